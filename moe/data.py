@@ -1,0 +1,136 @@
+"""Datasets in memory as uint8 tensors, and augmentation on whole batches.
+
+The merged task takes each class's images from the lowest-numbered teacher that holds it, so a
+shared class is never counted twice. A teacher's own dataset uses its own file in full, with labels
+numbered by its sorted class ids (the order of its head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import MoEError
+from .formats import read_split
+from .tasks import TaskSpec
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # N x 3 x H x W, uint8
+    labels: torch.Tensor  # N, int64, indices into the class list
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: torch.Tensor) -> "Split":
+        return Split(self.images[idx], self.labels[idx])
+
+
+def _check_counts(path, labels, class_ids):
+    missing = sorted(set(class_ids) - set(labels.tolist()))
+    if missing:
+        raise MoEError(f"{path}: no images for class ids {missing}")
+
+
+def load_teacher_split(spec: TaskSpec, root: str | Path, teacher: int, part: str) -> Split:
+    t = spec.teachers[teacher]
+    path = Path(root) / (t.train_file if part == "train" else t.test_file)
+    images, ids = read_split(path, spec.image_size, t.class_ids)
+    _check_counts(path, ids, t.class_ids)
+    lookup = {cid: i for i, cid in enumerate(t.local_order)}
+    return Split(images, torch.tensor([lookup[int(c)] for c in ids], dtype=torch.int64))
+
+
+def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
+    """All classes of the task; each class from its lowest-numbered teacher."""
+    images, labels = [], []
+    taken: set[int] = set()
+    for i, t in enumerate(spec.teachers):
+        path = Path(root) / (t.train_file if part == "train" else t.test_file)
+        imgs, ids = read_split(path, spec.image_size, t.class_ids)
+        _check_counts(path, ids, t.class_ids)
+        new = [c for c in t.class_ids if c not in taken]
+        keep = torch.isin(ids, torch.tensor(new, dtype=torch.int64))
+        images.append(imgs[keep])
+        labels.append(torch.tensor([spec.class_index(int(c)) for c in ids[keep]], dtype=torch.int64))
+        taken.update(new)
+    return Split(torch.cat(images), torch.cat(labels))
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hold out ``fraction`` of every class (at least one image where it has two); seeded."""
+    g = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = int(round(len(idx) * fraction))
+        if fraction > 0 and len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images, on the 0..1 scale."""
+    x = images.float().div_(255)
+    mean = x.mean(dim=(0, 2, 3))
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    return [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()]
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (images.float() / 255 - m) / s
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop with zero padding and horizontal flip, for a whole uint8 batch at once."""
+    b, c, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(b, c, h, w)
+    out = padded.gather(2, (dy[:, None] + torch.arange(h))[:, None, :, None].expand(b, c, h, w + 2 * pad))
+    out = out.gather(3, cols)
+    flip = torch.rand(b, generator=generator) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def batch_order(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Shuffled (or, without a generator, sequential) index batches; a lone last sample joins the previous batch."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm needs two samples
+        batches[-2] = torch.cat([batches[-2], batches.pop()])
+    return batches
+
+
+@dataclass
+class TaskData:
+    train: Split
+    val: Split
+    test: Split
+    mean: list[float]
+    std: list[float]
+
+
+def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, seed: int) -> TaskData:
+    """The merged task: a seeded, stratified validation hold-out; normalisation from the training part."""
+    full = load_task_split(spec, root, "train")
+    train_idx, val_idx = stratified_split(full.labels, val_fraction, seed)
+    train = full.subset(train_idx)
+    mean, std = channel_stats(train.images)
+    return TaskData(train, full.subset(val_idx), load_task_split(spec, root, "test"), mean, std)
+
+
+def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, val_fraction: float, seed: int):
+    full = load_teacher_split(spec, root, teacher, "train")
+    train_idx, val_idx = stratified_split(full.labels, val_fraction, seed + teacher + 1)
+    return full.subset(train_idx), full.subset(val_idx), load_teacher_split(spec, root, teacher, "test")

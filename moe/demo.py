@@ -1,0 +1,134 @@
+"""A synthetic look-alike of the course archive, generated from a seed in seconds.
+
+Each class is a combination of a shape, a colour and a texture; no single attribute identifies a
+class among all of the task's classes. Every image places its object at a random position, size and angle over a random gradient
+background with distractor shapes and pixel noise. The files are written in exactly the layout and
+format of the real archive, so everything downstream reads demo and real data by the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from .formats import write_split
+from .tasks import TaskSpec
+
+SHAPES = ("disk", "square", "triangle", "ring", "cross", "diamond")
+PALETTE = torch.tensor([  # RGB in 0..1
+    [0.90, 0.20, 0.15], [0.15, 0.65, 0.20], [0.20, 0.35, 0.90],
+    [0.95, 0.80, 0.10], [0.70, 0.25, 0.80], [0.10, 0.80, 0.85],
+])
+TEXTURES = ("solid", "stripes", "checker", "dots")
+
+
+def class_attributes(spec: TaskSpec, seed: int) -> list[tuple[int, int, int]]:
+    """(shape, colour, texture) per class, like superclasses in real data.
+
+    Shape and texture are the group cue: every class of a teacher (its lowest-numbered owner) shares
+    them. Colours are distinct within each teacher, so a teacher tells its own classes apart by
+    colour, while the merged model needs the group cue and the colour together.
+    """
+    g = torch.Generator().manual_seed(seed)
+    colour_order = torch.randperm(len(PALETTE), generator=g).tolist()
+    shape_order = torch.randperm(len(SHAPES), generator=g).tolist()
+    attrs = []
+    used: dict[int, set[int]] = {i: set() for i in range(len(spec.teachers))}
+    for cid in spec.class_ids:
+        owners = spec.owners(cid)
+        colour = next(c for c in colour_order if all(c not in used[o] for o in owners))
+        for o in owners:
+            used[o].add(colour)
+        attrs.append((shape_order[owners[0] % len(SHAPES)], colour, owners[0] % len(TEXTURES)))
+    return attrs
+
+
+def _shape_masks(shape_ids, u, v, radius):
+    """Soft-edged masks (N x H x W) for each image's shape in its rotated coordinates u, v."""
+    r = radius[:, None, None]
+    dist = torch.sqrt(u * u + v * v)
+    candidates = torch.stack([
+        r - dist,                                                    # disk
+        r * 0.85 - torch.maximum(u.abs(), v.abs()),                  # square
+        torch.minimum(r * 0.5 - v, (r * 0.9 + v) * 0.5 - u.abs()),  # triangle
+        torch.minimum(r - dist, dist - r * 0.55),                    # ring
+        torch.maximum(torch.minimum(r - u.abs(), r * 0.35 - v.abs()),
+                      torch.minimum(r - v.abs(), r * 0.35 - u.abs())),  # cross
+        r - (u.abs() + v.abs()),                                     # diamond
+    ], dim=1)
+    sdf = candidates.gather(1, shape_ids[:, None, None, None].expand(-1, 1, *u.shape[1:])).squeeze(1)
+    return torch.sigmoid(sdf * 2.0)
+
+
+def _textures(texture_ids, u, v, radius):
+    """Per-pixel shade (N x H x W) in 0.45..1 for each image's texture."""
+    period = (radius * 0.55)[:, None, None]
+    stripes = (torch.sin(u / period * math.pi) > 0).float()
+    checker = ((torch.sin(u / period * math.pi) * torch.sin(v / period * math.pi)) > 0).float()
+    dots = ((torch.sin(u / period * math.pi * 1.3) * torch.sin(v / period * math.pi * 1.3)) > 0.45).float()
+    solid = torch.ones_like(u)
+    pattern = torch.stack([solid, stripes, checker, dots], 1)
+    pick = pattern.gather(1, texture_ids[:, None, None, None].expand(-1, 1, *u.shape[1:])).squeeze(1)
+    return 0.45 + 0.55 * pick
+
+
+def _draw(canvas, g, shape_ids, colours, texture_ids, size, scale, jitter):
+    n = len(shape_ids)
+    ax = torch.arange(size, dtype=torch.float32) + 0.5
+    yy, xx = torch.meshgrid(ax, ax, indexing="ij")
+    cx = size * (0.5 + (torch.rand(n, generator=g) - 0.5) * jitter)
+    cy = size * (0.5 + (torch.rand(n, generator=g) - 0.5) * jitter)
+    radius = size * scale * (0.75 + 0.5 * torch.rand(n, generator=g))
+    angle = torch.rand(n, generator=g) * 2 * math.pi
+    dx, dy = xx[None] - cx[:, None, None], yy[None] - cy[:, None, None]
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    mask = _shape_masks(shape_ids, u, v, radius)[:, None]
+    shade = _textures(texture_ids, u, v, radius)[:, None]
+    colour = (colours + 0.08 * torch.randn(n, 3, generator=g)).clamp(0, 1)[:, :, None, None]
+    return canvas * (1 - mask) + colour * shade * mask
+
+
+def render_class(attrs: tuple[int, int, int], n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """n images (uint8, n x 3 x size x size) of one class."""
+    shape, colour, texture = attrs
+    # background: a random two-colour vertical/horizontal gradient
+    a, b = torch.rand(n, 3, 1, 1, generator=g) * 0.6 + 0.2, torch.rand(n, 3, 1, 1, generator=g) * 0.6 + 0.2
+    ramp = torch.linspace(0, 1, size)
+    horizontal = torch.rand(n, generator=g) < 0.5
+    t = torch.where(horizontal[:, None, None, None], ramp.view(1, 1, 1, size), ramp.view(1, 1, size, 1))
+    canvas = (a * (1 - t) + b * t).expand(n, 3, size, size).clone()
+    for _ in range(1):  # a distractor: random shapes, colours and textures, small
+        canvas = _draw(canvas, g, torch.randint(0, len(SHAPES), (n,), generator=g),
+                       PALETTE[torch.randint(0, len(PALETTE), (n,), generator=g)],
+                       torch.randint(0, len(TEXTURES), (n,), generator=g), size, 0.12, 0.9)
+    canvas = _draw(canvas, g, torch.full((n,), shape), PALETTE[colour].expand(n, 3),
+                   torch.full((n,), texture), size, 0.26, 0.45)
+    canvas = canvas + 0.06 * torch.randn(canvas.shape, generator=g)
+    return (canvas.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def generate_demo_archive(spec: TaskSpec, root: str | Path, train_per_class: int, test_per_class: int,
+                          seed: int) -> dict:
+    """Write the task's split files under ``root`` in the archive's layout; return a summary.
+
+    A class shared by two teachers has the same images in both teachers' files, as in the real data.
+    """
+    attrs = class_attributes(spec, seed)
+    images = {}
+    for part, per_class, offset in (("train", train_per_class, 0), ("test", test_per_class, 1)):
+        for c, cid in enumerate(spec.class_ids):
+            g = torch.Generator().manual_seed(seed * 1_000_003 + cid * 2 + offset)
+            images[part, cid] = render_class(attrs[c], per_class, spec.image_size, g)
+    for t in spec.teachers:
+        for part, rel in (("train", t.train_file), ("test", t.test_file)):
+            ids = sorted(t.class_ids)
+            imgs = torch.cat([images[part, cid] for cid in ids])
+            labels = torch.cat([torch.full((len(images[part, cid]),), cid, dtype=torch.int64) for cid in ids])
+            g = torch.Generator().manual_seed(seed + len(rel))
+            perm = torch.randperm(len(labels), generator=g)  # mixed order, like the real files
+            write_split(Path(root) / rel, imgs[perm], labels[perm], spec.data_format, indices=perm.tolist())
+    return {"classes": spec.num_classes, "train_per_class": train_per_class, "test_per_class": test_per_class,
+            "attributes": {spec.class_names[c]: [SHAPES[a[0]], int(a[1]), TEXTURES[a[2]]] for c, a in enumerate(attrs)}}

@@ -1,0 +1,88 @@
+"""Initialise the MoE from its teachers.
+
+Backbone = element-wise mean of the teachers' backbones (BatchNorm running statistics included);
+expert i = teacher i's depthwise-separable block. The router starts fresh with equal gates. The
+classifier starts from the teachers' heads: the row of class c, over the expert-feature columns, is
+the mean of the head rows of the teachers that hold c (the gating-feature columns start at zero),
+so that the merged model predicts like its teachers from its first step.
+
+Averaged convolution weights shift every activation downstream, so the running means of the mean
+are not the means of the new activations: ``recalibrate_batchnorm`` re-estimates them on training data.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .models import BACKBONE_OF_TEACHER, FEATURES, MoEModel, TeacherCNN
+from .tasks import TaskSpec
+
+
+def backbone_key_map(teacher_state: dict) -> dict[str, str]:
+    """teacher key -> MoE key, for every backbone tensor."""
+    mapping = {}
+    for k in teacher_state:
+        layer, _, rest = k.partition(".")
+        if layer in BACKBONE_OF_TEACHER:
+            mapping[k] = f"feature_extractor.{BACKBONE_OF_TEACHER[layer]}.{rest}"
+    return mapping
+
+
+EXPERT_KEYS = {"conv3.0.depthwise.weight": "0.weight", "conv3.0.pointwise.weight": "1.weight",
+               "conv3.0.bn.weight": "2.weight", "conv3.0.bn.bias": "2.bias",
+               "conv3.0.bn.running_mean": "2.running_mean", "conv3.0.bn.running_var": "2.running_var",
+               "conv3.0.bn.num_batches_tracked": "2.num_batches_tracked"}
+
+
+def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight C x 768, bias C) built from the teachers' heads, averaged where classes are shared."""
+    weight = torch.zeros(spec.num_classes, FEATURES + 256)
+    bias = torch.zeros(spec.num_classes)
+    count = torch.zeros(spec.num_classes)
+    for t_spec, teacher in zip(spec.teachers, teachers):
+        head = teacher.classifier[3]
+        for local, cid in enumerate(t_spec.local_order):
+            c = spec.class_index(cid)
+            weight[c, :FEATURES] += head.weight.detach()[local]
+            bias[c] += head.bias.detach()[local]
+            count[c] += 1
+    return weight / count[:, None], bias / count
+
+
+@torch.no_grad()
+def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN], gate_noise_std: float = 0.1,
+                   classifier_from_teachers: bool = True) -> MoEModel:
+    model = MoEModel(spec.num_classes, len(teachers), gate_noise_std)
+    target = model.state_dict()
+    states = [t.state_dict() for t in teachers]
+    for t_key, m_key in backbone_key_map(states[0]).items():
+        stacked = torch.stack([s[t_key].double() for s in states])
+        target[m_key] = stacked.mean(0).to(target[m_key].dtype)  # integer counters: mean rounded down
+    for i, s in enumerate(states):
+        for t_key, e_key in EXPERT_KEYS.items():
+            target[f"experts.{i}.{e_key}"] = s[t_key].clone()
+    if classifier_from_teachers:
+        target["classifier.weight"], target["classifier.bias"] = classifier_from_heads(spec, teachers)
+    model.load_state_dict(target)
+    return model
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, batches) -> int:
+    """Reset and re-estimate the running statistics of every BatchNorm in ``module``; returns images seen."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+    was_training = module.training
+    module.train()
+    seen = 0
+    for x in batches:
+        module(x)
+        seen += len(x)
+    for m, (momentum, _) in zip(norms, saved):
+        m.momentum = momentum
+    module.train(was_training)
+    return seen

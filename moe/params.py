@@ -1,0 +1,125 @@
+"""Every hyperparameter, its meaning and its valid range, checked before any work starts.
+
+``params.yaml`` holds the values; this schema is the single place that says what they mean (the
+Typer help texts are drawn from it too). Unknown keys are errors that name the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import MoEError
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: type
+    help: str
+    check: Callable[[Any], bool] = lambda v: True
+    rule: str = ""
+
+
+def _pos(v):
+    return v > 0
+
+
+SCHEMA: dict[str, Param] = {
+    # where the data comes from
+    "source": Param(str, "where the archive comes from: demo (generated), archive (local zip or folder), cas771 (Google Drive)",
+                    lambda v: v in ("demo", "archive", "cas771"), "one of demo, archive, cas771"),
+    "archive": Param(str, "path of the local zip or unpacked folder, for source: archive"),
+    "demo.train_per_class": Param(int, "demo: training images per class", lambda v: v >= 4, ">= 4"),
+    "demo.test_per_class": Param(int, "demo: test images per class", lambda v: v >= 1, ">= 1"),
+    "val_fraction": Param(float, "share of each class's training images held out for validation and early stopping",
+                          lambda v: 0 < v < 1, "between 0 and 1"),
+    # teachers
+    "teacher.epochs": Param(int, "epochs to train each teacher when the source ships none", lambda v: v >= 1, ">= 1"),
+    "teacher.lr": Param(float, "teachers' learning rate (AdamW)", _pos, "> 0"),
+    "teacher.batch_size": Param(int, "teachers' batch size", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
+    # merge
+    "bn_recalibration_batches": Param(int, "training batches used to re-estimate the merged backbone's BatchNorm statistics",
+                                      lambda v: v >= 0, ">= 0"),
+    "classifier_from_teachers": Param(bool, "start the classifier from the teachers' heads (else random)"),
+    "gate_noise_std": Param(float, "std of the Gaussian noise added to gating logits during training", lambda v: v >= 0, ">= 0"),
+    # MoE training: the original project's names and meanings
+    "num_epochs": Param(int, "number of training epochs (original default 100)", lambda v: v >= 1, ">= 1"),
+    "lr": Param(float, "learning rate for the optimizer (original default 0.001)", _pos, "> 0"),
+    "weight_decay": Param(float, "weight decay for regularisation (original default 1e-4)", lambda v: v >= 0, ">= 0"),
+    "patience": Param(int, "epochs without a better validation accuracy before early stopping (original default 20)",
+                      lambda v: v >= 1, ">= 1"),
+    "batch_size": Param(int, "batch size for training (original default 32)", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
+    "seed": Param(int, "random seed for reproducibility (original default 100)", lambda v: v >= 0, ">= 0"),
+    "model_name": Param(str, "name of the saved model file (original default merged_moe)",
+                        lambda v: bool(v) and "/" not in v and not v.startswith("."), "a plain file name"),
+    "expert_analysis_interval": Param(int, "write the expert analysis every N epochs (original default 10)",
+                                      lambda v: v >= 1, ">= 1"),
+    "diversity_weight": Param(float, "diversity of expert specialisation; range 0.05-0.2, default 0.1: higher spreads "
+                              "inputs over experts but may cost accuracy, lower lets experts specialise and risks collapse",
+                              lambda v: v >= 0, ">= 0"),
+    "balance_weight": Param(float, "load balancing between experts; range 0.3-1.0, default 0.5: higher enforces equal "
+                            "use, lower allows uneven use", lambda v: v >= 0, ">= 0"),
+    "initial_temperature": Param(float, "starting gating temperature; range 1.5-4.0, default 2.0: higher uses all "
+                                 "experts early and prevents early collapse", _pos, "> 0"),
+    "final_temperature": Param(float, "final gating temperature; range 0.3-1.0, default 0.5: lower makes experts "
+                               "more specialised, higher keeps selection soft", _pos, "> 0"),
+    "precision": Param(str, "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32",
+                       lambda v: v in ("auto", "bf16", "fp32"), "one of auto, bf16, fp32"),
+}
+
+
+def flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in raw.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def validate(values: dict[str, Any], origin: str = "params.yaml") -> dict[str, Any]:
+    """Check every key, type and range; return the flat dict. Raises MoEError on the first fault."""
+    for key, value in values.items():
+        if key not in SCHEMA:
+            close = difflib.get_close_matches(key, SCHEMA, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise MoEError(f"{origin}: unknown parameter '{key}'{hint}")
+        p = SCHEMA[key]
+        if p.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            values[key] = value
+        if not isinstance(value, p.kind) or (p.kind is int and isinstance(value, bool)):
+            raise MoEError(f"{origin}: parameter '{key}' must be {p.kind.__name__}, got {value!r}")
+        if not p.check(value):
+            raise MoEError(f"{origin}: parameter '{key}' = {value!r} is out of range ({p.rule})")
+    missing = [k for k in SCHEMA if k not in values]
+    if missing:
+        raise MoEError(f"{origin}: missing parameter '{missing[0]}'")
+    if values["final_temperature"] > values["initial_temperature"]:
+        warnings.warn(f"{origin}: final_temperature {values['final_temperature']} is above initial_temperature "
+                      f"{values['initial_temperature']}: the gate will get softer during training", stacklevel=2)
+    return values
+
+
+def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise MoEError(f"{path}: parameter file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise MoEError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise MoEError(f"{path}: expected a mapping of parameters")
+    values = flatten(raw)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            values[k] = v
+    return validate(values, str(path))

@@ -1,0 +1,113 @@
+"""Figures a person would rather look at than read. Each function writes one PNG atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .formats import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def heatmap(matrix, row_labels, col_labels, title, path, fmt="{:.2f}", cmap="viridis", vmax=None,
+            xlabel="class", ylabel="expert"):
+    m = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(col_labels) + 2.5), max(2.6, 0.6 * len(row_labels) + 1.6)))
+    im = ax.imshow(m, cmap=cmap, aspect="auto", vmin=0, vmax=vmax if vmax is not None else max(m.max(), 1e-9))
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(row_labels)), row_labels)  # one integer tick per row, never fractional
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    hi = np.nanmax(m) if m.size else 1
+    for (r, c), v in np.ndenumerate(m):
+        ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
+                color="black" if v > 0.6 * hi else "white")
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    _save(fig, path)
+
+
+def per_class_bars(per_class: dict, title: str, path, reference: dict | None = None):
+    names = list(per_class)
+    values = [per_class[n] if per_class[n] is not None else 0 for n in names]
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names) + 2), 3.8))
+    bars = ax.bar(range(len(names)), values, color="#4C72B0", label="this model")
+    if reference:
+        ax.scatter(range(len(names)), [reference.get(n, np.nan) for n in names], color="#DD8452",
+                   zorder=3, label="reference", marker="D", s=18)
+        ax.legend(loc="lower right")
+    for b, v in zip(bars, values):
+        ax.text(b.get_x() + b.get_width() / 2, v + 1, f"{v:.0f}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def learning_curves(history: list[dict], title: str, path):
+    epochs = [h["epoch"] for h in history]
+    has_gates = "temperature" in history[0] if history else False
+    cols = 4 if has_gates else 2
+    fig, axes = plt.subplots(1, cols, figsize=(4 * cols, 3.2))
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+    axes[0].set_title("loss")
+    axes[1].plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
+    axes[1].plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    axes[1].set_title("accuracy (%)")
+    if has_gates:
+        axes[2].plot(epochs, [h["temperature"] for h in history], color="#C44E52")
+        axes[2].set_title("gating temperature")
+        usage_keys = sorted(k for k in history[0] if k.startswith("expert_usage_"))
+        for k in usage_keys:
+            axes[3].plot(epochs, [h[k] for h in history], label=f"expert {k.rsplit('_', 1)[1]}")
+        axes[3].set_title("mean gate per expert")
+        axes[3].set_ylim(0, 1)
+        axes[3].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, path, cols: int = 5):
+    """Test images titled true -> predicted, each with a small bar chart of its gate weights."""
+    n = len(rows)
+    nrows = (n + cols - 1) // cols
+    fig = plt.figure(figsize=(cols * 2.3, nrows * 3.0))
+    grid = fig.add_gridspec(nrows * 2, cols, height_ratios=[3, 1] * nrows, hspace=0.55, wspace=0.3)
+    colors = plt.cm.tab10(np.arange(len(expert_names)))
+    for k, (img, row) in enumerate(zip(images, rows)):
+        r, c = divmod(k, cols)
+        ax = fig.add_subplot(grid[2 * r, c])
+        ax.imshow(img.permute(1, 2, 0).numpy())
+        ok = row["true"] == row["predicted"]
+        ax.set_title(f"{row['true']}\n→ {row['predicted']}", fontsize=8, color="#2a7a2a" if ok else "#b22222")
+        ax.axis("off")
+        gx = fig.add_subplot(grid[2 * r + 1, c])
+        weights = [row.get(f"gate_{e}", 0.0) for e in expert_names]
+        gx.barh(range(len(weights)), weights, color=colors)
+        gx.set_xlim(0, 1)
+        gx.set_yticks(range(len(weights)), [str(i + 1) for i in range(len(weights))], fontsize=6)
+        gx.tick_params(axis="x", labelsize=6)
+        gx.invert_yaxis()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(len(expert_names))]
+    fig.legend(handles, [f"{i + 1}: {e}" for i, e in enumerate(expert_names)], loc="lower center",
+               ncol=len(expert_names), fontsize=8, title="gate weight per expert", title_fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)

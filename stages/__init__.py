@@ -1,0 +1,1 @@
+"""Thin Typer commands, one per pipeline stage: read params, call ``moe``, write outputs."""

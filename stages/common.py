@@ -1,0 +1,121 @@
+"""What every stage shares: parameters, paths, one-line errors, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from moe.errors import MoEError
+from moe.params import SCHEMA, load_params
+from moe.tasks import TaskSpec, load_task
+
+console = Console(stderr=True, highlight=False)
+TASKS_DIR = Path("tasks")
+
+
+def opt(name: str, default=None):
+    """A Typer option whose help is the parameter's meaning and range from the schema."""
+    p = SCHEMA[name]
+    return typer.Option(default, help=f"{p.help} [params.yaml: {name}; {p.rule or 'any'}]", show_default=False)
+
+
+TASK_OPTION = typer.Option(..., "--task", "-t", help="task name (tasks/NAME.yaml) or path of a task spec YAML")
+PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="parameter file")
+
+
+def task_spec(name: str) -> TaskSpec:
+    path = Path(name) if name.endswith((".yaml", ".yml")) else TASKS_DIR / f"{name}.yaml"
+    return load_task(path)
+
+
+def params(path: Path, **overrides) -> dict:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = load_params(path, {k.replace("__", "."): v for k, v in overrides.items()})
+    for w in caught:
+        console.print(f"[yellow]warning:[/] {w.message}")
+    return values
+
+
+class Paths:
+    """Where a task's files go; every stage agrees on these."""
+
+    def __init__(self, task: str):
+        self.task = task
+        self.data = Path("data") / task
+        self.models = Path("models") / task
+        self.teachers = self.models / "teachers"
+        self.merged = self.models / "merged.pth"
+        self.checkpoints = Path("checkpoints") / task
+        self.live = Path("dvclive") / task
+        self.plots = Path("plots") / task
+        self.metrics = Path("metrics")
+
+    def model(self, model_name: str) -> Path:
+        return self.models / f"{model_name}.pth"
+
+
+def quiet() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+class RichProgress:
+    """A bar per epoch with live loss and accuracy; silent under CI or without a terminal."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+        self.task = None
+        self.loss = self.acc = 0.0
+        self.n = 0
+
+    def start_epoch(self, epoch, num_epochs, num_batches):
+        self.n, self.loss, self.acc = 0, 0.0, 0.0
+        if quiet():
+            return
+        self.bar = Progress(TextColumn(f"{self.label} epoch {epoch + 1}/{num_epochs}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}"),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("", total=num_batches, loss=0.0, acc=0.0)
+
+    def advance(self, loss, accuracy):
+        self.n += 1
+        self.loss += (loss - self.loss) / self.n
+        self.acc += (accuracy - self.acc) / self.n
+        if self.bar:
+            self.bar.update(self.task, advance=1, loss=self.loss, acc=self.acc)
+
+    def end_epoch(self):
+        if self.bar:
+            self.bar.stop()
+            self.bar = None
+
+
+def say(msg: str) -> None:
+    console.print(msg)
+
+
+def stage(fn):
+    """Turn MoEError into one red line and exit 1; Ctrl-C into a short note and exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MoEError as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]: the last finished epoch is saved; run the same command "
+                          "(or dvc repro) again to resume")
+            raise typer.Exit(130)
+
+    return wrapper

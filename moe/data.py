@@ -121,16 +121,30 @@ class TaskData:
     std: list[float]
 
 
-def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, seed: int) -> TaskData:
+def per_class_subset(split: Split, limit: int, seed: int) -> Split:
+    """At most ``limit`` images of each class, drawn with a seed; 0 keeps everything."""
+    if limit <= 0:
+        return split
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in torch.unique(split.labels).tolist():
+        idx = torch.nonzero(split.labels == c).flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:limit]])
+    return split.subset(torch.sort(torch.cat(keep)).values)
+
+
+def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, seed: int,
+                      max_train_per_class: int = 0) -> TaskData:
     """The merged task: a seeded, stratified validation hold-out; normalisation from the training part."""
-    full = load_task_split(spec, root, "train")
+    full = per_class_subset(load_task_split(spec, root, "train"), max_train_per_class, seed)
     train_idx, val_idx = stratified_split(full.labels, val_fraction, seed)
     train = full.subset(train_idx)
     mean, std = channel_stats(train.images)
     return TaskData(train, full.subset(val_idx), load_task_split(spec, root, "test"), mean, std)
 
 
-def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, val_fraction: float, seed: int):
-    full = load_teacher_split(spec, root, teacher, "train")
+def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, val_fraction: float, seed: int,
+                         max_train_per_class: int = 0):
+    full = per_class_subset(load_teacher_split(spec, root, teacher, "train"), max_train_per_class, seed)
     train_idx, val_idx = stratified_split(full.labels, val_fraction, seed + teacher + 1)
     return full.subset(train_idx), full.subset(val_idx), load_teacher_split(spec, root, teacher, "test")

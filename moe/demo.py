@@ -63,7 +63,7 @@ def _shape_masks(shape_ids, u, v, radius):
 
 
 def _textures(texture_ids, u, v, radius):
-    """Per-pixel shade (N x H x W) in 0.45..1 for each image's texture."""
+    """Per-pixel shade (N x H x W) in 0.65..1 for each image's texture."""
     period = (radius * 0.55)[:, None, None]
     stripes = (torch.sin(u / period * math.pi) > 0).float()
     checker = ((torch.sin(u / period * math.pi) * torch.sin(v / period * math.pi)) > 0).float()
@@ -71,7 +71,7 @@ def _textures(texture_ids, u, v, radius):
     solid = torch.ones_like(u)
     pattern = torch.stack([solid, stripes, checker, dots], 1)
     pick = pattern.gather(1, texture_ids[:, None, None, None].expand(-1, 1, *u.shape[1:])).squeeze(1)
-    return 0.45 + 0.55 * pick
+    return 0.65 + 0.35 * pick
 
 
 def _draw(canvas, g, shape_ids, colours, texture_ids, size, scale, jitter):

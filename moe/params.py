@@ -36,6 +36,8 @@ SCHEMA: dict[str, Param] = {
     "archive": Param(str, "path of the local zip or unpacked folder, for source: archive"),
     "demo.train_per_class": Param(int, "demo: training images per class", lambda v: v >= 4, ">= 4"),
     "demo.test_per_class": Param(int, "demo: test images per class", lambda v: v >= 1, ">= 1"),
+    "max_train_per_class": Param(int, "use at most this many training images per class (seeded); 0 uses all",
+                                 lambda v: v >= 0, ">= 0"),
     "val_fraction": Param(float, "share of each class's training images held out for validation and early stopping",
                           lambda v: 0 < v < 1, "between 0 and 1"),
     # teachers

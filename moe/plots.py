@@ -89,8 +89,8 @@ def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, p
     """Test images titled true -> predicted, each with a small bar chart of its gate weights."""
     n = len(rows)
     nrows = (n + cols - 1) // cols
-    fig = plt.figure(figsize=(cols * 2.3, nrows * 3.0))
-    grid = fig.add_gridspec(nrows * 2, cols, height_ratios=[3, 1] * nrows, hspace=0.55, wspace=0.3)
+    fig = plt.figure(figsize=(cols * 2.3, nrows * 3.6 + 0.6))
+    grid = fig.add_gridspec(nrows * 2, cols, height_ratios=[3, 1.2] * nrows, hspace=0.75, wspace=0.3)
     colors = plt.cm.tab10(np.arange(len(expert_names)))
     for k, (img, row) in enumerate(zip(images, rows)):
         r, c = divmod(k, cols)
@@ -107,7 +107,7 @@ def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, p
         gx.tick_params(axis="x", labelsize=6)
         gx.invert_yaxis()
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(len(expert_names))]
-    fig.legend(handles, [f"{i + 1}: {e}" for i, e in enumerate(expert_names)], loc="lower center",
+    fig.legend(handles, [f"{i + 1}: {e}" for i, e in enumerate(expert_names)], loc="upper center", bbox_to_anchor=(0.5, 0.0),
                ncol=len(expert_names), fontsize=8, title="gate weight per expert", title_fontsize=8)
     fig.suptitle(title)
     _save(fig, path)

@@ -30,7 +30,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         raise MoEError(f"{paths.teachers}: found {len(files)} teacher checkpoints, task {spec.name} has "
                        f"{spec.num_experts} experts (run pretrain first)")
     teachers = [load_teacher(paths.teachers / f"teacher_{i + 1}.pth", len(t.class_ids)) for i, t in enumerate(spec.teachers)]
-    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"])
+    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     model = merge_teachers(spec, teachers, p["gate_noise_std"], p["classifier_from_teachers"])
     g = torch.Generator().manual_seed(p["seed"])
     order = torch.randperm(len(data.train), generator=g)[: p["bn_recalibration_batches"] * p["batch_size"]]

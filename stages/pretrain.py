@@ -27,11 +27,11 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     paths = Paths(spec.name)
     device = pick_device()
     precision = resolve_precision(p["precision"], device)
-    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"])
+    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     mean, std = data.mean, data.std
     report = {}
     for i, t in enumerate(spec.teachers):
-        train_set, val_set, test_set = prepare_teacher_data(spec, paths.data, i, p["val_fraction"], p["seed"])
+        train_set, val_set, test_set = prepare_teacher_data(spec, paths.data, i, p["val_fraction"], p["seed"], p["max_train_per_class"])
         shipped = paths.data / t.checkpoint if t.checkpoint else None
         if shipped and shipped.exists():
             model = load_teacher(shipped, len(t.class_ids))

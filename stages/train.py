@@ -39,7 +39,7 @@ def train_command(
     paths = Paths(spec.name)
     device = pick_device()
     cfg = TrainConfig(**{k: p[k] for k in TRAIN_PARAMS}, precision=resolve_precision(p["precision"], device))
-    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"])
+    data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     seed_everything(p["seed"])
     model = load_moe(paths.merged, spec, p["gate_noise_std"]).to(device)
     settings = {"task": spec.name, "val_fraction": p["val_fraction"], "gate_noise_std": p["gate_noise_std"],

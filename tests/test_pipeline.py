@@ -1,55 +1,51 @@
-"""`dvc repro` on a tiny configuration in a temporary copy: succeeds, then is a no-op."""
+"""`dvc repro` on a tiny configuration in a temporary copy: succeeds, does nothing the second time,
+and a forced rerun writes byte-identical metrics (same params and seed, same results)."""
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import pytest
-import yaml
 
-from .conftest import ROOT
+from .pipeline_repo import make_repo, run
 
-TRACKED = ["moe", "stages", "tasks", "metrics", "plots", "dvc.yaml", "params.yaml", "pyproject.toml", ".gitignore"]
-
-
-def run(cmd, cwd, env):
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+TINY = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1, "num_epochs": 2,
+        "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8}
 
 
 @pytest.fixture()
 def tiny_repo(tmp_path):
-    if shutil.which("dvc", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("dvc is not installed beside this Python")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in TRACKED:
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params.update({"demo": {"train_per_class": 6, "test_per_class": 3}, "num_epochs": 1, "expert_analysis_interval": 1,
-                   "bn_recalibration_batches": 1, "batch_size": 8})
-    params["teacher"]["epochs"] = 1
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
-        assert run(cmd, repo, env).returncode == 0
-    return repo, env
+    return make_repo(tmp_path, TINY)
 
 
-def test_dvc_repro_then_nothing_to_do(tiny_repo):
+def test_dvc_repro_no_op_and_deterministic(tiny_repo):
     repo, env = tiny_repo
     first = run(["dvc", "repro"], repo, env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for task in "AB":
-        metrics = yaml.safe_load((repo / "metrics" / f"{task}.json").read_text())
-        assert 0 <= metrics["accuracy"] <= 100 and len(metrics["per_class"]) == (15 if task == "A" else 12)
+    for task, classes in (("A", 15), ("B", 12)):
+        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        assert 0 <= metrics["accuracy"] <= 100 and len(metrics["per_class"]) == classes
         assert (repo / "plots" / task / "expert_contribution.png").stat().st_size > 1000
+        assert len(json.loads((repo / "plots" / task / "confusion.json").read_text())) == classes * 3
+    assert not (repo / "checkpoints" / "A" / "train_state.pth").exists()  # removed once training completes
+
     second = run(["dvc", "repro"], repo, env)
     assert second.returncode == 0
     assert "Running stage" not in second.stdout, second.stdout
-    status = run(["dvc", "status"], repo, env)
-    assert "up to date" in status.stdout.lower(), status.stdout
+    assert "up to date" in run(["dvc", "status"], repo, env).stdout.lower()
+
+    before = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+    before.update({f"live_{t}": (repo / "dvclive" / t / "metrics.json").read_bytes() for t in "AB"})
+    forced = run(["dvc", "repro", "-f"], repo, env)
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    after = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+    after.update({f"live_{t}": (repo / "dvclive" / t / "metrics.json").read_bytes() for t in "AB"})
+    assert after == before
+
+
+def test_bad_parameter_fails_before_work_with_one_line(tiny_repo):
+    repo, env = tiny_repo
+    params = (repo / "params.yaml").read_text().replace("balance_weight: 0.5", "balance_weight: -2")
+    (repo / "params.yaml").write_text(params)
+    result = run(["moe", "fetch", "--task", "A"], repo, env)
+    assert result.returncode == 1
+    assert "params.yaml: parameter 'balance_weight' = -2.0 is out of range" in result.stderr
+    assert not (repo / "data").exists()

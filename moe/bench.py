@@ -1,0 +1,108 @@
+"""Measure what this machine does: training and inference images/s, achieved GFLOP/s, and the same
+for a plain fp32 eager reference step, against fp32 and bf16 matmul peaks measured in the same run."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data import augment, normalize
+from .losses import moe_loss
+from .models import MoEModel
+from .runtime import autocast, bf16_is_fast, pick_device
+
+
+def _timed(fn, min_seconds: float, warmup: int = 1) -> float:
+    """Seconds per call, after warm-up, over at least ``min_seconds``."""
+    for _ in range(warmup):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and calls >= 2:
+            return elapsed / calls
+
+
+def matmul_tflops(dtype: torch.dtype, size: int, device, min_seconds: float) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    return 2 * size ** 3 / _timed(lambda: a @ b, min_seconds) / 1e12
+
+
+def forward_gflop(image_size: int, num_classes: int = 15) -> float:
+    model = MoEModel(num_classes, 3).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, 3, image_size, image_size))
+    return counter.get_total_flops() / 1e9
+
+
+def step_rates(image_size: int, batch_size: int, precision: str, channels_last: bool, device,
+               min_seconds: float) -> dict:
+    """Images/s for a full training step (augment, forward, three losses, backward, AdamW) and for inference."""
+    torch.manual_seed(0)
+    model = MoEModel(15, 3).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8)
+    labels = torch.randint(0, 15, (batch_size,), device=device)
+    g = torch.Generator().manual_seed(0)
+    mean, std = [0.5] * 3, [0.25] * 3
+
+    def train_step():
+        x = normalize(augment(images, g), mean, std).to(device).contiguous(memory_format=fmt)
+        with autocast(device, precision):
+            logits, gates = model(x)
+        loss = moe_loss(logits, labels, gates, 0.1, 0.5).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    model.train()
+    train_s = _timed(train_step, min_seconds)
+    model.eval()
+    x_eval = normalize(images, mean, std).to(device).contiguous(memory_format=fmt)
+
+    @torch.no_grad()
+    def infer():
+        with autocast(device, precision):
+            model(x_eval)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    infer_s = _timed(infer, min_seconds)
+    return {"train_img_s": batch_size / train_s, "infer_img_s": batch_size / infer_s}
+
+
+def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: float = 3.0) -> dict:
+    device = pick_device()
+    batch_sizes = batch_sizes or {32: 128, 64: 64}
+    native_bf16 = bf16_is_fast(device)
+    peaks = {"fp32_tflops": matmul_tflops(torch.float32, 2048, device, min_seconds)}
+    # emulated bf16 is so slow that a small matmul tells enough
+    peaks["bf16_tflops"] = matmul_tflops(torch.bfloat16, 2048 if native_bf16 else 256, device, min_seconds)
+    rows = []
+    for size in sizes:
+        gflop = forward_gflop(size)
+        fast = step_rates(size, batch_sizes[size], precision, True, device, min_seconds)
+        ref = step_rates(size, batch_sizes[size], "fp32", False, device, min_seconds)
+        for name, rates in (("fast", fast), ("reference fp32 eager", ref)):
+            achieved = rates["train_img_s"] * 3 * gflop  # backward costs about twice the forward
+            rows.append({"image_size": size, "path": name, "precision": precision if name == "fast" else "fp32",
+                         "batch_size": batch_sizes[size], "train_img_s": round(rates["train_img_s"], 1),
+                         "infer_img_s": round(rates["infer_img_s"], 1), "train_gflop_s": round(achieved, 1),
+                         "of_fp32_peak": round(achieved / (peaks["fp32_tflops"] * 1e3), 3),
+                         "of_bf16_peak": round(achieved / (peaks["bf16_tflops"] * 1e3), 3)})
+        rows[-2]["train_speedup"] = round(fast["train_img_s"] / ref["train_img_s"], 2)
+        rows[-2]["infer_speedup"] = round(fast["infer_img_s"] / ref["infer_img_s"], 2)
+        rows[-2]["forward_gflop"] = rows[-1]["forward_gflop"] = round(gflop, 3)
+    return {"device": str(device), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(), "native_bf16": native_bf16,
+            "matmul_peaks": {k: round(v, 4) for k, v in peaks.items()}, "rows": rows}

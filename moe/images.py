@@ -1,0 +1,25 @@
+"""Reading user images (PNG, JPEG, ...) into the model's uint8 layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MoEError
+
+
+def read_image(path: str | Path, size: int) -> torch.Tensor:
+    """3 x size x size uint8, RGB, resized with bilinear filtering."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MoEError(f"{path}: image not found")
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+            return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise MoEError(f"{path}: not a readable image ({str(e).splitlines()[0][:100]})") from None

@@ -1,0 +1,97 @@
+"""Nothing lost: a run killed with SIGKILL resumes and ends exactly where an uninterrupted run ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from moe.errors import MoEError
+from moe.formats import safe_load
+from moe.models import MoEModel
+from moe.training import TrainConfig, train
+
+from .conftest import ROOT
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, torch
+    from moe.data import prepare_task_data
+    from moe.demo import generate_demo_archive
+    from moe.models import MoEModel
+    from moe.runtime import seed_everything
+    from moe.tasks import parse_task
+    from moe.training import TrainConfig, train
+    root, checkpoint, out = sys.argv[1:4]
+    spec = parse_task({"name": "tiny", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
+                       "teachers": [{"name": "a", "classes": [0, 1], "train": "a_tr.pth", "test": "a_te.pth"},
+                                    {"name": "b", "classes": [2, 3], "train": "b_tr.pth", "test": "b_te.pth"}]})
+    generate_demo_archive(spec, root, 24, 4, seed=5)
+    data = prepare_task_data(spec, root, 0.25, seed=0)
+    seed_everything(7)
+    model = MoEModel(4, 2)
+    result = train(model, data.train, data.val, TrainConfig(num_epochs=6, batch_size=8, patience=99),
+                   data.mean, data.std, checkpoint=checkpoint)
+    json.dump({"history": result.history, "best_epoch": result.best_epoch,
+               "weight_sum": float(sum(v.double().sum() for v in result.best_state.values() if v.is_floating_point()))},
+              open(out, "w"))
+""")
+
+
+def run_script(tmp_path, name, kill_after_epoch=None):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    checkpoint, out = tmp_path / f"{name}.ckpt", tmp_path / f"{name}.json"
+    cmd = [sys.executable, str(script), str(tmp_path / "data"), str(checkpoint), str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if kill_after_epoch is not None:
+        proc = subprocess.Popen(cmd, env=env)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if checkpoint.exists() and safe_load(checkpoint)["epoch"] >= kill_after_epoch:
+                break
+            assert proc.poll() is None, "finished before it could be killed"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not out.exists()
+        assert safe_load(checkpoint)["epoch"] >= kill_after_epoch
+    subprocess.run(cmd, env=env, check=True, timeout=300)
+    return json.loads(out.read_text())
+
+
+def test_killed_run_resumes_to_identical_result(tmp_path):
+    uninterrupted = run_script(tmp_path, "straight")
+    resumed = run_script(tmp_path, "killed", kill_after_epoch=2)
+    assert resumed == uninterrupted
+
+
+def _tiny():
+    g = torch.Generator().manual_seed(0)
+    from moe.data import Split
+    make = lambda n: Split(torch.randint(0, 255, (n, 3, 16, 16), dtype=torch.uint8, generator=g),
+                           torch.arange(n) % 3)
+    return make(24), make(9)
+
+
+def test_changed_settings_start_fresh_and_say_so(tmp_path):
+    train_set, val_set = _tiny()
+    ckpt = tmp_path / "state.pth"
+    train(MoEModel(3, 3), train_set, val_set, TrainConfig(num_epochs=1, batch_size=8), [0.5] * 3, [0.25] * 3, checkpoint=ckpt)
+    said = []
+    result = train(MoEModel(3, 3), train_set, val_set, TrainConfig(num_epochs=2, batch_size=8, lr=5e-4),
+                   [0.5] * 3, [0.25] * 3, checkpoint=ckpt, say=said.append)
+    assert any("different settings; starting fresh" in s for s in said)
+    assert result.resumed_from is None and len(result.history) == 2
+
+
+def test_divergence_stops_with_epoch_and_term_and_keeps_checkpoint(tmp_path):
+    train_set, val_set = _tiny()
+    ckpt = tmp_path / "state.pth"
+    cfg = TrainConfig(num_epochs=6, batch_size=8, lr=1e9, weight_decay=0)
+    with pytest.raises(MoEError, match=r"training diverged at epoch \d+: the (total|task|diversity|balance) loss is (nan|inf)"):
+        train(MoEModel(3, 3), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3, checkpoint=ckpt)

@@ -22,14 +22,17 @@ PALETTE = torch.tensor([  # RGB in 0..1
     [0.95, 0.80, 0.10], [0.70, 0.25, 0.80], [0.10, 0.80, 0.85],
 ])
 TEXTURES = ("solid", "stripes", "checker", "dots")
+SETTINGS = torch.tensor([  # background tint shared by a teacher's classes, like a superclass's scenes
+    [0.78, 0.68, 0.48], [0.30, 0.52, 0.58], [0.58, 0.52, 0.68], [0.42, 0.58, 0.36],
+])
 
 
-def class_attributes(spec: TaskSpec, seed: int) -> list[tuple[int, int, int]]:
-    """(shape, colour, texture) per class, like superclasses in real data.
+def class_attributes(spec: TaskSpec, seed: int) -> list[tuple[int, int, int, int]]:
+    """(shape, colour, texture, setting) per class, like superclasses in real data.
 
-    Shape and texture are the group cue: every class of a teacher (its lowest-numbered owner) shares
-    them. Colours are distinct within each teacher, so a teacher tells its own classes apart by
-    colour, while the merged model needs the group cue and the colour together.
+    Shape, texture and background setting are the group cue: every class of a teacher (its
+    lowest-numbered owner) shares them. Colours are distinct within each teacher, so a teacher tells
+    its own classes apart by colour, while the merged model needs the group cue and the colour together.
     """
     g = torch.Generator().manual_seed(seed)
     colour_order = torch.randperm(len(PALETTE), generator=g).tolist()
@@ -41,7 +44,8 @@ def class_attributes(spec: TaskSpec, seed: int) -> list[tuple[int, int, int]]:
         colour = next(c for c in colour_order if all(c not in used[o] for o in owners))
         for o in owners:
             used[o].add(colour)
-        attrs.append((shape_order[owners[0] % len(SHAPES)], colour, owners[0] % len(TEXTURES)))
+        group = owners[0]
+        attrs.append((shape_order[group % len(SHAPES)], colour, group % len(TEXTURES), group % len(SETTINGS)))
     return attrs
 
 
@@ -91,11 +95,13 @@ def _draw(canvas, g, shape_ids, colours, texture_ids, size, scale, jitter):
     return canvas * (1 - mask) + colour * shade * mask
 
 
-def render_class(attrs: tuple[int, int, int], n: int, size: int, g: torch.Generator) -> torch.Tensor:
+def render_class(attrs: tuple[int, int, int, int], n: int, size: int, g: torch.Generator) -> torch.Tensor:
     """n images (uint8, n x 3 x size x size) of one class."""
-    shape, colour, texture = attrs
-    # background: a random two-colour vertical/horizontal gradient
-    a, b = torch.rand(n, 3, 1, 1, generator=g) * 0.6 + 0.2, torch.rand(n, 3, 1, 1, generator=g) * 0.6 + 0.2
+    shape, colour, texture, setting = attrs
+    # background: a two-colour vertical/horizontal gradient around the group's tint
+    tint = SETTINGS[setting].view(1, 3, 1, 1)
+    a = (tint + (torch.rand(n, 3, 1, 1, generator=g) - 0.5) * 0.3).clamp(0, 1)
+    b = (tint + (torch.rand(n, 3, 1, 1, generator=g) - 0.5) * 0.3).clamp(0, 1)
     ramp = torch.linspace(0, 1, size)
     horizontal = torch.rand(n, generator=g) < 0.5
     t = torch.where(horizontal[:, None, None, None], ramp.view(1, 1, 1, size), ramp.view(1, 1, size, 1))
@@ -131,4 +137,4 @@ def generate_demo_archive(spec: TaskSpec, root: str | Path, train_per_class: int
             perm = torch.randperm(len(labels), generator=g)  # mixed order, like the real files
             write_split(Path(root) / rel, imgs[perm], labels[perm], spec.data_format, indices=perm.tolist())
     return {"classes": spec.num_classes, "train_per_class": train_per_class, "test_per_class": test_per_class,
-            "attributes": {spec.class_names[c]: [SHAPES[a[0]], int(a[1]), TEXTURES[a[2]]] for c, a in enumerate(attrs)}}
+            "attributes": {spec.class_names[c]: [SHAPES[a[0]], int(a[1]), TEXTURES[a[2]], int(a[3])] for c, a in enumerate(attrs)}}

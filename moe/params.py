@@ -31,9 +31,11 @@ def _pos(v):
 
 SCHEMA: dict[str, Param] = {
     # where the data comes from
-    "source": Param(str, "where the archive comes from: demo (generated), archive (local zip or folder), cas771 (Google Drive)",
-                    lambda v: v in ("demo", "archive", "cas771"), "one of demo, archive, cas771"),
-    "archive": Param(str, "path of the local zip or unpacked folder, for source: archive"),
+    "source": Param(str, "where the data comes from: demo (generated), archive (local zip or folder), cas771 "
+                    "(Google Drive), cifar100 (public CIFAR-100, 32x32 tasks)",
+                    lambda v: v in ("demo", "archive", "cas771", "cifar100"), "one of demo, archive, cas771, cifar100"),
+    "archive": Param(str, "path of the local zip or unpacked folder (source: archive), or of "
+                     "cifar-100-python.tar.gz (source: cifar100; downloaded when not a .tar.gz path)"),
     "demo.train_per_class": Param(int, "demo: training images per class", lambda v: v >= 4, ">= 4"),
     "demo.test_per_class": Param(int, "demo: test images per class", lambda v: v >= 1, ">= 1"),
     "max_train_per_class": Param(int, "use at most this many training images per class (seeded); 0 uses all",

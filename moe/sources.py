@@ -4,6 +4,7 @@ original archive (``data/Task*/...``, optionally ``best_models/...`` and ``teach
     demo      generated from the seed, offline, in seconds
     archive   a local zip (or an unpacked folder) in the original layout
     cas771    the original archives from Google Drive, fetched with gdown, sha256-pinned on first use
+    cifar100  a 32x32 task built from the public CIFAR-100 archive (local copy or official URL, md5-checked)
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
 from .tasks import TaskSpec
 
-SOURCES = ("demo", "archive", "cas771")
+SOURCES = ("demo", "archive", "cas771", "cifar100")
 
 # The original course archives on Google Drive (see the formats reference).
 DRIVE_FILES = {"data": "12KVxl9n577vwoZ1WPn6U70jD37_UA0y-", "best_models": "1GQmdfksDEUIoxiJAMBYRZ-oZw0Pa0F8c"}
@@ -190,22 +192,28 @@ def download_drive_file(file_id: str, target: Path, record: Path, attempts: int 
                    f"'archive: <path to the zip>' in params.yaml")
 
 
+def _build_into(out_dir: Path, build):
+    """Run ``build(staging)`` in a fresh folder beside ``out_dir``; replace ``out_dir`` only on success."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        result = build(staging)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+        return result
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
 def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | None = None,
           downloads: str | Path = "downloads", demo_train: int = 100, demo_test: int = 20, seed: int = 0,
           downloader=None) -> dict:
     """Produce the task's archive-layout folder at ``out_dir``; return a short summary."""
     out_dir = Path(out_dir)
     if source == "demo":
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
-            summary = generate_demo_archive(spec, staging, demo_train, demo_test, seed)
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            os.replace(staging, out_dir)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
+        summary = _build_into(out_dir, lambda staging: generate_demo_archive(spec, staging, demo_train, demo_test, seed))
         return {"source": "demo", **summary}
     if source == "archive":
         if not archive:
@@ -225,6 +233,14 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
         finally:
             shutil.rmtree(merged, ignore_errors=True)
         return {"source": "cas771", "sha256": json.loads(record.read_text())}
+    if source == "cifar100":
+        tar = Path(archive) if archive and str(archive).endswith(".tar.gz") else None
+        if tar is None:
+            tar = download_cifar100(Path(downloads) / "cifar-100-python.tar.gz")
+        elif not tar.is_file():
+            raise MoEError(f"{tar}: CIFAR-100 archive not found")
+        files = _build_into(out_dir, lambda staging: build_task_from_cifar100(spec, tar, staging))
+        return {"source": "cifar100", "archive": str(tar), "files": files}
     raise MoEError(f"source: '{source}' is not one of {SOURCES}")
 
 

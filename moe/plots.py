@@ -58,8 +58,8 @@ def per_class_bars(per_class: dict, title: str, path, reference: dict | None = N
 def learning_curves(history: list[dict], title: str, path):
     epochs = [h["epoch"] for h in history]
     has_gates = "temperature" in history[0] if history else False
-    cols = 4 if has_gates else 2
-    fig, axes = plt.subplots(1, cols, figsize=(4 * cols, 3.2))
+    fig, grid = plt.subplots(2 if has_gates else 1, 2, figsize=(9, 6.4 if has_gates else 3.4), squeeze=False)
+    axes = grid.flatten()
     axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
     axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
     axes[0].set_title("loss")

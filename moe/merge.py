@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .errors import MoEError
 from .models import BACKBONE_OF_TEACHER, FEATURES, MoEModel, TeacherCNN
 from .tasks import TaskSpec
 
@@ -53,6 +54,9 @@ def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN]) -> tuple[t
 @torch.no_grad()
 def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN], gate_noise_std: float = 0.1,
                    classifier_from_teachers: bool = True) -> MoEModel:
+    if len(teachers) != spec.num_experts:
+        raise MoEError(f"task {spec.name}: got {len(teachers)} teachers for {spec.num_experts} experts "
+                       "(one expert per teacher in the task spec)")
     model = MoEModel(spec.num_classes, len(teachers), gate_noise_std)
     target = model.state_dict()
     states = [t.state_dict() for t in teachers]

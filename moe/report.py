@@ -14,11 +14,11 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
     return "\n".join(lines)
 
 
-def task_report(task: str, metrics: dict, routing: dict, teachers: dict, merge: dict, plots_rel: str) -> str:
+def task_report(task: str, metrics: dict, routing: dict, teachers: dict, merge: dict, tables: dict, plots_rel: str) -> str:
     per_class = pd.DataFrame({"test accuracy (%)": pd.Series(metrics["per_class"], dtype=float)})
     per_class.index.name = "class"
-    contribution = pd.DataFrame(routing["contribution"]).rename_axis("class")
-    forced = pd.DataFrame(routing["expert_accuracy"]).rename_axis("class")
+    contribution = pd.DataFrame(tables["contribution"]).rename_axis("class")
+    forced = pd.DataFrame(tables["expert_accuracy"]).rename_axis("class")
     teacher_df = pd.DataFrame({k: {"accuracy on own classes (%)": float(v["accuracy"]), "origin": v["origin"]}
                                for k, v in teachers.items()}).T.rename_axis("teacher")
     usage = pd.DataFrame({"mean gate": pd.Series(routing["utilisation"], dtype=float)}).rename_axis("expert")

@@ -32,11 +32,12 @@ def analyze_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION):
     contribution = gate_contribution(gates, test.labels, spec.num_classes)
     forced = forced_expert_accuracy(model, test.images, test.labels, mean, std, spec.num_classes)
     summary = routing_summary(spec, gates, test.labels)
-    summary["contribution"] = {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
-                               for i, t in enumerate(spec.teachers)}
-    summary["expert_accuracy"] = {t.name: dict(zip(spec.class_names, [round(v, 2) for v in forced[i].tolist()]))
-                                  for i, t in enumerate(spec.teachers)}
     save_json(summary, paths.metrics / f"{spec.name}_routing.json")
+    tables = {"contribution": {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
+                               for i, t in enumerate(spec.teachers)},
+              "expert_accuracy": {t.name: dict(zip(spec.class_names, [round(v, 2) for v in forced[i].tolist()]))
+                                  for i, t in enumerate(spec.teachers)}}
+    save_json(tables, paths.plots / "expert_tables.json")
     experts = [f"{i + 1} {t.name}" for i, t in enumerate(spec.teachers)]
     heatmap(contribution, experts, spec.class_names, f"Task {spec.name}: mean gate weight per class",
             paths.plots / "expert_contribution.png", vmax=1.0)

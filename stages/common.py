@@ -62,6 +62,30 @@ class Paths:
         return self.models / f"{model_name}.pth"
 
 
+def is_rank_zero() -> bool:
+    """Only the first process of a distributed run logs (torchrun sets RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class NullLive:
+    """Stands in for DVCLive on ranks other than zero."""
+
+    def __init__(self):
+        self.summary = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def log_metric(self, *args, **kwargs):
+        pass
+
+    def next_step(self):
+        pass
+
+
 def quiet() -> bool:
     return bool(os.environ.get("CI")) or not sys.stderr.isatty()
 

@@ -30,6 +30,7 @@ def report_command(task: str = TASK_OPTION, out_dir: Path = typer.Option(Path("r
                        _read(paths.metrics / f"{spec.name}_routing.json"),
                        _read(paths.metrics / f"{spec.name}_teachers.json"),
                        _read(paths.metrics / f"{spec.name}_merge.json"),
+                       _read(paths.plots / "expert_tables.json"),
                        plots_rel=f"../{paths.plots.as_posix()}")
     target = out_dir / f"{spec.name}.md"
     save_text(page, target)

@@ -11,7 +11,7 @@ from moe.plots import heatmap
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, predict, train
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, opt, params, say, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, is_rank_zero, opt, params, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -47,7 +47,8 @@ def train_command(
     analysis_dir = paths.plots / "analysis"
     expert_names = [f"{i + 1} {t.name}" for i, t in enumerate(spec.teachers)]
 
-    with Live(dir=str(paths.live), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+    live_logger = Live(dir=str(paths.live), save_dvc_exp=False, dvcyaml=None, report=None) if is_rank_zero() else NullLive()
+    with live_logger as live:
         def on_epoch(record, current_model):
             for key, value in record.items():
                 if key != "epoch":

@@ -157,3 +157,15 @@ def test_broken_archives(tmp_path, task_a):
         extract_task(tmp_path / "short.zip", task_a, tmp_path / "o")
     with pytest.raises(MoEError, match="archive not found"):
         extract_task(tmp_path / "absent.zip", task_a, tmp_path / "o")
+
+
+def test_failed_write_leaves_previous_output_untouched(tmp_path):
+    from moe.formats import atomic_path, save_json
+    target = tmp_path / "metrics.json"
+    save_json({"accuracy": 90.0}, target)
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"accuracy": ')
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == '{\n  "accuracy": 90.0\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

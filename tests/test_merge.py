@@ -80,3 +80,11 @@ def test_batchnorm_recalibration_matches_activation_statistics(task_a):
     with torch.no_grad():
         pre = moe.feature_extractor[0].conv(x)
     torch.testing.assert_close(bn.running_mean, pre.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+
+
+def test_teacher_count_must_match_experts(task_a):
+    import pytest
+
+    from moe.errors import MoEError
+    with pytest.raises(MoEError, match="task A: got 2 teachers for 3 experts"):
+        merge_teachers(task_a, trained_looking_teachers(2))

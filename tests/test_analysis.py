@@ -1,0 +1,74 @@
+"""The numbers behind the expert plots."""
+
+import copy
+
+import torch
+
+from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summary
+from moe.models import MoEModel
+from moe.runtime import resolve_precision
+from moe.training import predict
+
+MEAN, STD = [0.5] * 3, [0.25] * 3
+
+
+class ConstantGate(torch.nn.Module):
+    """A router replaced by a one-hot constant: what forced routing must be equivalent to."""
+
+    def __init__(self, real, expert, num_experts):
+        super().__init__()
+        self.real = real
+        self.gates = torch.zeros(num_experts)
+        self.gates[expert] = 1
+
+    def forward(self, pooled):
+        _, features = self.real(pooled)
+        return self.gates.expand(len(pooled), -1), features
+
+
+def test_forced_routing_equals_model_with_constant_one_hot_gate():
+    torch.manual_seed(0)
+    model = MoEModel(6, 3).eval()
+    images = torch.randint(0, 256, (24, 3, 16, 16), dtype=torch.uint8)
+    labels = torch.arange(24) % 6
+    forced = forced_expert_accuracy(model, images, labels, MEAN, STD, 6)
+    for e in range(3):
+        twin = copy.deepcopy(model)
+        twin.gating_network = ConstantGate(twin.gating_network, e, 3)
+        logits, gates = predict(twin, images, MEAN, STD)
+        assert torch.all(gates[:, e] == 1)
+        pred = logits.argmax(1)
+        per_class = torch.stack([(pred[labels == c] == c).float().mean() * 100 for c in range(6)])
+        torch.testing.assert_close(forced[e], per_class)
+
+
+def test_contribution_columns_sum_to_one_and_average_gates():
+    gates = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2], [0.0, 0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    c = gate_contribution(gates, labels, 2)
+    torch.testing.assert_close(c[:, 0], torch.tensor([0.6, 0.25, 0.15]))
+    torch.testing.assert_close(c.sum(0), torch.ones(2))
+
+
+def test_routing_summary_agreement_entropy_dead(task_b):
+    n = task_b.num_classes
+    labels = torch.arange(n)
+    owners = torch.tensor(task_b.owner_matrix(), dtype=torch.float).T  # classes x experts
+    gates = owners / owners.sum(1, keepdim=True)  # each class split among its owners
+    summary = routing_summary(task_b, gates, labels)
+    assert summary["routing_agreement"] == 1.0
+    onehot = torch.zeros(n, 3)
+    onehot[:, 0] = 1
+    bad = routing_summary(task_b, onehot, labels)
+    assert bad["routing_entropy"] == 0.0 and bad["dead_experts"] == ["african_animals", "canidae"]
+    assert bad["routing_agreement"] == round(5 / 12, 4)  # teacher 1 owns 5 of the 12 classes
+
+
+def test_bf16_fast_path_matches_fp32_reference_logits():
+    torch.manual_seed(0)
+    model = MoEModel(6, 3).eval()
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    ref, _ = predict(model, images, MEAN, STD, precision="fp32")
+    fast, _ = predict(model, images, MEAN, STD, precision="bf16")
+    torch.testing.assert_close(fast, ref, rtol=0.05, atol=0.05 * ref.abs().max().item())
+    assert resolve_precision("auto", torch.device("cpu")) in ("bf16", "fp32")

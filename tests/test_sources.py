@@ -110,3 +110,12 @@ def test_cas771_refusal_says_how_to_place_by_hand(tmp_path, task_a):
     with pytest.raises(MoEError, match="download https://drive.google.com/file/d/.* by hand, then set 'source: archive'"):
         fetch(task_a, "cas771", tmp_path / "A", downloads=tmp_path / "dl", downloader=refused)
     assert not list((tmp_path / "dl").iterdir())  # no half-downloaded file left behind
+
+
+def test_archive_source_reads_an_unpacked_folder(tmp_path, task_b):
+    fetch(task_b, "demo", tmp_path / "unpacked", demo_train=2, demo_test=1, seed=0)
+    (tmp_path / "unpacked" / "__MACOSX").mkdir()
+    (tmp_path / "unpacked" / "__MACOSX" / "._x").write_bytes(b"junk")
+    fetch(task_b, "archive", tmp_path / "B", archive=str(tmp_path / "unpacked"))
+    assert len(load_task_split(task_b, tmp_path / "B", "train")) == 12 * 2
+    assert not (tmp_path / "B" / "__MACOSX").exists()

@@ -1,0 +1,54 @@
+"""Stage behaviour a user relies on: shipped teachers are used as they are; Ctrl-C saves and resumes."""
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from moe.checkpoints import save_model
+from moe.formats import safe_load
+from moe.models import TeacherCNN
+
+from .conftest import ROOT
+from .pipeline_repo import make_repo, run
+
+TINY = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1, "num_epochs": 10,
+        "expert_analysis_interval": 50, "bn_recalibration_batches": 1, "batch_size": 8, "patience": 50}
+
+
+def test_shipped_teacher_checkpoints_replace_pretraining(tmp_path):
+    repo, env = make_repo(tmp_path, {"demo.train_per_class": 4, "demo.test_per_class": 2})
+    assert run(["moe", "fetch", "--task", "A"], repo, env).returncode == 0
+    for i in range(3):
+        path = repo / "data" / "A" / "teachers" / "TaskA" / f"model{i + 1}.pth"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(path, TeacherCNN(5), [0.5] * 3, [0.25] * 3, [], [])
+    result = run(["moe", "pretrain", "--task", "A"], repo, env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((repo / "metrics" / "A_teachers.json").read_text())
+    assert [v["origin"] for v in report.values()] == [f"data/A/teachers/TaskA/model{i}.pth" for i in (1, 2, 3)]
+
+
+def test_ctrl_c_saves_then_dvc_repro_resumes(tmp_path):
+    repo, env = make_repo(tmp_path, TINY)
+    for stage in ("fetch@A", "pretrain@A", "merge@A"):
+        assert run(["dvc", "repro", "-s", stage], repo, env).returncode == 0
+    checkpoint = repo / "checkpoints" / "A" / "train_state.pth"
+    proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (checkpoint.exists() and safe_load(checkpoint)["epoch"] >= 2):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "run the same command (or dvc repro) again to resume" in " ".join(err.split())
+    saved = safe_load(checkpoint)["epoch"]
+    assert saved >= 2
+    resumed = run(["dvc", "repro", "train@A"], repo, env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from checkpoints/A/train_state.pth after epoch {saved} of 10" in " ".join(resumed.stderr.split())
+    assert not checkpoint.exists()

@@ -10,6 +10,7 @@ from moe.data import normalize, prepare_task_data
 from moe.errors import MoEError
 from moe.formats import save_json
 from moe.merge import merge_teachers, recalibrate_batchnorm
+from moe.runtime import seed_everything
 from moe.training import predict
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, opt, params, say, stage, task_spec
@@ -31,6 +32,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                        f"{spec.num_experts} experts (run pretrain first)")
     teachers = [load_teacher(paths.teachers / f"teacher_{i + 1}.pth", len(t.class_ids)) for i, t in enumerate(spec.teachers)]
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
+    seed_everything(p["seed"])  # the fresh router's initial weights; torch's default seed differs per process
     model = merge_teachers(spec, teachers, p["gate_noise_std"], p["classifier_from_teachers"])
     g = torch.Generator().manual_seed(p["seed"])
     order = torch.randperm(len(data.train), generator=g)[: p["bn_recalibration_batches"] * p["batch_size"]]

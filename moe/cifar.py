@@ -8,7 +8,6 @@ cannot run code.
 from __future__ import annotations
 
 import _codecs
-import hashlib
 import io
 import pickle
 import tarfile
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import MoEError
-from .formats import _reconstruct, write_split
+from .formats import _reconstruct, file_digest, write_split
 from .tasks import TaskSpec
 
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
@@ -36,23 +35,16 @@ class _NumpyOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refuses global {module}.{name}")
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_cifar100(target: Path, url: str = CIFAR100_URL) -> Path:
-    if target.exists() and _md5(target) == CIFAR100_MD5:
+    if target.exists() and file_digest(target, "md5") == CIFAR100_MD5:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
     try:
         urllib.request.urlretrieve(url, tmp)
-        if _md5(tmp) != CIFAR100_MD5:
-            raise MoEError(f"{url}: downloaded file has md5 {_md5(tmp)}, expected {CIFAR100_MD5}")
+        digest = file_digest(tmp, "md5")
+        if digest != CIFAR100_MD5:
+            raise MoEError(f"{url}: downloaded file has md5 {digest}, expected {CIFAR100_MD5}")
         tmp.replace(target)
         return target
     except OSError as e:

@@ -9,7 +9,6 @@ original archive (``data/Task*/...``, optionally ``best_models/...`` and ``teach
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
+from .formats import file_digest
 from .tasks import TaskSpec
 
 SOURCES = ("demo", "archive", "cas771", "cifar100")
@@ -75,22 +75,17 @@ def extract_task(archive: str | Path, spec: TaskSpec, out_dir: str | Path) -> li
     archive, out_dir = Path(archive), Path(out_dir)
     if not archive.exists():
         raise MoEError(f"{archive}: archive not found (set 'archive' in params.yaml to a zip or folder)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+
+    def build(staging: Path) -> list[str]:
         written = (_extract_zip if archive.is_file() else _copy_folder)(archive, spec, staging)
         required, _ = task_members(spec)
         missing = [r for r in required if not (staging / r).is_file()]
         if missing:
             raise MoEError(f"{archive}: missing expected file '{missing[0]}'"
                            + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
         return written
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+
+    return _build_into(out_dir, build)
 
 
 def _extract_zip(archive: Path, spec: TaskSpec, staging: Path) -> list[str]:
@@ -140,21 +135,13 @@ def _copy_folder(folder: Path, spec: TaskSpec, staging: Path) -> list[str]:
 # --------------------------------------------------------------------------- Google Drive
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_drive_file(file_id: str, target: Path, record: Path, attempts: int = 3, downloader=None) -> Path:
     """Fetch one Drive file to ``target`` (atomically), pin its sha256 in ``record`` on first fetch.
 
     A file already present and matching its recorded sha256 is not fetched again.
     """
     pins = json.loads(record.read_text()) if record.exists() else {}
-    if target.exists() and pins.get(target.name) == sha256_of(target):
+    if target.exists() and pins.get(target.name) == file_digest(target):
         return target
     if downloader is None:
         import gdown
@@ -169,7 +156,7 @@ def download_drive_file(file_id: str, target: Path, record: Path, attempts: int 
         tmp = target.with_name(f".{target.name}.part")
         try:
             downloader(file_id, tmp)
-            digest = sha256_of(tmp)
+            digest = file_digest(tmp)
             pinned = pins.get(target.name)
             if pinned and pinned != digest:
                 raise MoEError(f"{target}: sha256 {digest[:12]}... differs from the one recorded in {record} "

@@ -25,6 +25,8 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                                                                "best model) instead of the pipeline's; outputs go to --out"),
                      out: Optional[Path] = typer.Option(None, help="folder for outputs when --checkpoint is given")):
     """Test the trained MoE once, on the held-out test set."""
+    if checkpoint and out is None:
+        raise typer.BadParameter("--out is required with --checkpoint", param_hint="--out")
     spec = task_spec(task)
     p = params(params_file)
     paths = Paths(spec.name)
@@ -37,8 +39,6 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
 
     metrics_file = (out / "metrics.json") if checkpoint else paths.metrics / f"{spec.name}.json"
     plot_dir = out if checkpoint else paths.plots
-    if checkpoint and out is None:
-        raise typer.BadParameter("--out is required with --checkpoint", param_hint="--out")
     save_json(report, metrics_file)
     cm = confusion_matrix(spec.num_classes, logits, test.labels)
     pairs = [{"actual": spec.class_names[a], "predicted": spec.class_names[b]}

@@ -13,7 +13,6 @@ import torch
 
 from .models import MoEModel
 from .tasks import TaskSpec
-from .training import predict
 
 
 def gate_contribution(gates: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -26,19 +25,14 @@ def gate_contribution(gates: torch.Tensor, labels: torch.Tensor, num_classes: in
     return out
 
 
-def forced_expert_accuracy(model: MoEModel, images, labels, mean, std, num_classes: int,
-                           precision: str = "fp32") -> torch.Tensor:
-    """experts x classes: per-class accuracy (%) with all weight on one expert."""
-    out = torch.zeros(model.num_experts, num_classes)
-    for e in range(model.num_experts):
-        onehot = torch.zeros(1, model.num_experts)
-        onehot[0, e] = 1.0
-        logits, _ = predict(model, images, mean, std, precision=precision, gates=onehot)
-        pred = logits.argmax(1)
-        for c in range(num_classes):
-            mask = labels == c
-            if mask.any():
-                out[e, c] = 100.0 * (pred[mask] == c).float().mean()
+def forced_expert_accuracy(forced_logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """experts x classes: per-class accuracy (%) with all weight on one expert (N x E x C logits)."""
+    pred = forced_logits.argmax(2)  # N x E
+    out = torch.zeros(pred.shape[1], num_classes)
+    for c in range(num_classes):
+        mask = labels == c
+        if mask.any():
+            out[:, c] = 100.0 * (pred[mask] == c).float().mean(0)
     return out
 
 

@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .data import Split
+from .errors import MoEError
+from .formats import safe_load, save_torch
+from .models import MoEModel
+from .runtime import autocast
 from .tasks import TaskSpec
+from .training import eval_batches
+
+
+@torch.no_grad()
+def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = 256, precision: str = "fp32") -> dict:
+    """One pass over the test set gives everything evaluation and analysis need: the routed logits
+    (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C)."""
+    logits, gates, expert_logits = [], [], []
+    onehot = torch.eye(model.num_experts)
+    for x in eval_batches(model, images, mean, std, batch_size):
+        with autocast(x.device, precision):
+            outputs, routed, gate_features = model.parts(x)
+            logits.append(model.combine(outputs, routed, gate_features).float().cpu())
+            expert_logits.append(torch.stack([model.combine(outputs, onehot[e].to(x.device).expand(len(x), -1), gate_features)
+                                              for e in range(model.num_experts)], dim=1).float().cpu())
+        gates.append(routed.float().cpu())
+    return {"logits": torch.cat(logits), "gates": torch.cat(gates), "expert_logits": torch.cat(expert_logits)}
+
+
+def save_predictions(predictions: dict, labels: torch.Tensor, path: str | Path) -> None:
+    save_torch({**predictions, "labels": labels}, path)
+
+
+def load_predictions(path: str | Path, num_experts: int, num_classes: int) -> dict:
+    """Predictions written by ``save_predictions``, checked against the task's shape."""
+    obj = safe_load(path)
+    keys = ("logits", "gates", "expert_logits", "labels")
+    if not isinstance(obj, dict) or any(not isinstance(obj.get(k), torch.Tensor) for k in keys):
+        raise MoEError(f"{path}: not a predictions file (expected tensors {', '.join(keys)}; run evaluate first)")
+    n = len(obj["labels"])
+    expected = {"logits": (n, num_classes), "gates": (n, num_experts), "expert_logits": (n, num_experts, num_classes)}
+    for key, shape in expected.items():
+        if tuple(obj[key].shape) != shape:
+            raise MoEError(f"{path}: '{key}' has shape {tuple(obj[key].shape)}, expected {shape} for this task")
+    return obj
 
 
 def accuracy_report(spec: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> dict:

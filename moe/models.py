@@ -154,17 +154,28 @@ class MoEModel(nn.Module):
     def set_temperature(self, temperature: float) -> None:
         self.gating_network.temperature = float(temperature)
 
-    def forward(self, x, gates: torch.Tensor | None = None):
-        """Return (logits, gates). ``gates`` overrides the router (e.g. one-hot to test one expert)."""
+    def parts(self, x):
+        """Every expert's output (B x E x 512), the router's gates and the gating features.
+
+        Split from ``forward`` so that analysis gets the routed and every forced prediction from
+        one pass through the backbone and experts.
+        """
         features = self.feature_extractor(x)
         pooled = features.mean(dim=(2, 3))
         routed, gate_features = self.gating_network(pooled)
-        if gates is None:
-            gates = routed
-        expert_out = torch.stack([expert(features) for expert in self.experts], dim=1)  # B x E x 512
+        expert_out = torch.stack([expert(features) for expert in self.experts], dim=1)
+        return expert_out, routed, gate_features
+
+    def combine(self, expert_out, gates, gate_features):
+        """Classifier logits for the gate-weighted expert outputs."""
         combined = (gates.unsqueeze(2).to(expert_out.dtype) * expert_out).sum(dim=1)
-        logits = self.classifier(torch.cat([combined, gate_features.to(combined.dtype)], dim=1))
-        return logits, gates
+        return self.classifier(torch.cat([combined, gate_features.to(combined.dtype)], dim=1))
+
+    def forward(self, x, gates: torch.Tensor | None = None):
+        """Return (logits, gates). ``gates`` overrides the router (e.g. one-hot to test one expert)."""
+        expert_out, routed, gate_features = self.parts(x)
+        gates = routed if gates is None else gates
+        return self.combine(expert_out, gates, gate_features), gates
 
 
 def reference_shapes(model: nn.Module) -> dict[str, torch.Size]:

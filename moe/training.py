@@ -68,18 +68,23 @@ def _step_outputs(model, x):
     return model(x), None
 
 
+def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256):
+    """Normalised channels_last batches of uint8 images on the model's device; the model in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    for start in range(0, len(images), batch_size):
+        yield normalize(images[start:start + batch_size], mean, std).to(device).contiguous(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256, precision: str = "fp32",
             gates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits (and gates for an MoE) for uint8 images, in eval mode; ``gates`` forces the routing."""
-    model.eval()
-    device = next(model.parameters()).device
     logits, all_gates = [], []
-    for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size], mean, std).to(device).contiguous(memory_format=torch.channels_last)
-        with autocast(device, precision):
+    for x in eval_batches(model, images, mean, std, batch_size):
+        with autocast(x.device, precision):
             if isinstance(model, MoEModel):
-                forced = None if gates is None else gates.to(device).expand(len(x), -1)
+                forced = None if gates is None else gates.to(x.device).expand(len(x), -1)
                 out, g = model(x, forced)
                 all_gates.append(g.float().cpu())
             else:

@@ -1,37 +1,31 @@
 """analyze: which expert serves which class, and how each expert does alone."""
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
 from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summary
-from moe.checkpoints import load_moe, normalisation_of
-from moe.data import load_task_split
+from moe.evaluation import load_predictions
 from moe.formats import save_json
 from moe.plots import heatmap
-from moe.training import predict
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, params, stage, task_spec
+from .common import TASK_OPTION, Paths, console, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command("analyze")
 @stage
-def analyze_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION):
-    """Expert contribution per class (mean gate), expert accuracy with forced routing, routing summary."""
+def analyze_command(task: str = TASK_OPTION):
+    """Expert contribution per class (mean gate), expert accuracy with forced routing, routing summary.
+
+    Reads the test predictions that evaluate wrote (predictions/TASK.pth), so the test set is run once."""
     spec = task_spec(task)
-    p = params(params_file)
     paths = Paths(spec.name)
-    model_path = paths.model(p["model_name"])
-    model = load_moe(model_path, spec)
-    mean, std = normalisation_of(model_path, spec)
-    test = load_task_split(spec, paths.data, "test")
-    _, gates = predict(model, test.images, mean, std)
-    contribution = gate_contribution(gates, test.labels, spec.num_classes)
-    forced = forced_expert_accuracy(model, test.images, test.labels, mean, std, spec.num_classes)
-    summary = routing_summary(spec, gates, test.labels)
+    predictions = load_predictions(paths.predictions, spec.num_experts, spec.num_classes)
+    gates, labels = predictions["gates"], predictions["labels"]
+    contribution = gate_contribution(gates, labels, spec.num_classes)
+    forced = forced_expert_accuracy(predictions["expert_logits"], labels, spec.num_classes)
+    summary = routing_summary(spec, gates, labels)
     save_json(summary, paths.metrics / f"{spec.name}_routing.json")
     tables = {"contribution": {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
                                for i, t in enumerate(spec.teachers)},

@@ -53,6 +53,7 @@ class Paths:
         self.models = Path("models") / task
         self.teachers = self.models / "teachers"
         self.merged = self.models / "merged.pth"
+        self.predictions = Path("predictions") / f"{task}.pth"  # evaluate's one pass over the test set
         self.checkpoints = Path("checkpoints") / task
         self.live = Path("dvclive") / task
         self.plots = Path("plots") / task

@@ -8,10 +8,10 @@ from rich.table import Table
 
 from moe.checkpoints import load_moe, normalisation_of, read_metadata
 from moe.data import load_task_split
-from moe.evaluation import accuracy_report, confusion_matrix, prediction_rows, sample_indices
+from moe.evaluation import (accuracy_report, confusion_matrix, predict_with_experts, prediction_rows, sample_indices,
+                            save_predictions)
 from moe.formats import save_json
 from moe.plots import learning_curves, per_class_bars, sample_grid
-from moe.training import predict
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, params, stage, task_spec
 
@@ -34,12 +34,14 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     model = load_moe(model_path, spec)
     mean, std = normalisation_of(model_path, spec)
     test = load_task_split(spec, paths.data, "test")
-    logits, gates = predict(model, test.images, mean, std)
+    predictions = predict_with_experts(model, test.images, mean, std)
+    logits, gates = predictions["logits"], predictions["gates"]
     report = accuracy_report(spec, logits, test.labels)
 
     metrics_file = (out / "metrics.json") if checkpoint else paths.metrics / f"{spec.name}.json"
     plot_dir = out if checkpoint else paths.plots
     save_json(report, metrics_file)
+    save_predictions(predictions, test.labels, plot_dir / "test_predictions.pth" if checkpoint else paths.predictions)
     cm = confusion_matrix(spec.num_classes, logits, test.labels)
     pairs = [{"actual": spec.class_names[a], "predicted": spec.class_names[b]}
              for a in range(spec.num_classes) for b in range(spec.num_classes) for _ in range(int(cm[a, b]))]

@@ -5,6 +5,7 @@ import copy
 import torch
 
 from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summary
+from moe.evaluation import predict_with_experts
 from moe.models import MoEModel
 from moe.runtime import resolve_precision
 from moe.training import predict
@@ -31,12 +32,18 @@ def test_forced_routing_equals_model_with_constant_one_hot_gate():
     model = MoEModel(6, 3).eval()
     images = torch.randint(0, 256, (24, 3, 16, 16), dtype=torch.uint8)
     labels = torch.arange(24) % 6
-    forced = forced_expert_accuracy(model, images, labels, MEAN, STD, 6)
+    one_pass = predict_with_experts(model, images, MEAN, STD)
+    routed_logits, routed_gates = predict(model, images, MEAN, STD)
+    torch.testing.assert_close(one_pass["logits"], routed_logits)
+    torch.testing.assert_close(one_pass["gates"], routed_gates)
+    forced_logits = one_pass["expert_logits"]
+    forced = forced_expert_accuracy(forced_logits, labels, 6)
     for e in range(3):
         twin = copy.deepcopy(model)
         twin.gating_network = ConstantGate(twin.gating_network, e, 3)
         logits, gates = predict(twin, images, MEAN, STD)
         assert torch.all(gates[:, e] == 1)
+        torch.testing.assert_close(forced_logits[:, e], logits)
         pred = logits.argmax(1)
         per_class = torch.stack([(pred[labels == c] == c).float().mean() * 100 for c in range(6)])
         torch.testing.assert_close(forced[e], per_class)

@@ -169,3 +169,16 @@ def test_failed_write_leaves_previous_output_untouched(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text() == '{\n  "accuracy": 90.0\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_predictions_file_of_wrong_shape_or_kind_names_the_file(tmp_path):
+    from moe.evaluation import load_predictions, save_predictions
+
+    good = {"logits": torch.zeros(4, 6), "gates": torch.full((4, 3), 1 / 3), "expert_logits": torch.zeros(4, 3, 6)}
+    save_predictions(good, torch.arange(4), tmp_path / "ok.pth")
+    assert load_predictions(tmp_path / "ok.pth", 3, 6)["labels"].tolist() == [0, 1, 2, 3]
+    with pytest.raises(MoEError, match=r"ok\.pth: 'logits' has shape \(4, 6\), expected \(4, 5\)"):
+        load_predictions(tmp_path / "ok.pth", 3, 5)
+    save_torch({"logits": [1, 2]}, tmp_path / "junk.pth")
+    with pytest.raises(MoEError, match=r"junk\.pth: not a predictions file"):
+        load_predictions(tmp_path / "junk.pth", 3, 6)

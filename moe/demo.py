@@ -18,8 +18,8 @@ from .tasks import TaskSpec
 
 SHAPES = ("disk", "square", "triangle", "ring", "cross", "diamond")
 PALETTE = torch.tensor([  # RGB in 0..1
-    [0.90, 0.20, 0.15], [0.15, 0.65, 0.20], [0.20, 0.35, 0.90],
-    [0.95, 0.80, 0.10], [0.70, 0.25, 0.80], [0.10, 0.80, 0.85],
+    [0.90, 0.15, 0.10], [0.15, 0.70, 0.20], [0.15, 0.30, 0.95],
+    [0.95, 0.85, 0.10], [0.85, 0.20, 0.80], [0.08, 0.08, 0.10],
 ])
 TEXTURES = ("solid", "stripes", "checker", "dots")
 SETTINGS = torch.tensor([  # background tint shared by a teacher's classes, like a superclass's scenes
@@ -57,7 +57,7 @@ def _shape_masks(shape_ids, u, v, radius):
         r - dist,                                                    # disk
         r * 0.85 - torch.maximum(u.abs(), v.abs()),                  # square
         torch.minimum(r * 0.5 - v, (r * 0.9 + v) * 0.5 - u.abs()),  # triangle
-        torch.minimum(r - dist, dist - r * 0.55),                    # ring
+        torch.minimum(r - dist, dist - r * 0.4),                     # ring
         torch.maximum(torch.minimum(r - u.abs(), r * 0.35 - v.abs()),
                       torch.minimum(r - v.abs(), r * 0.35 - u.abs())),  # cross
         r - (u.abs() + v.abs()),                                     # diamond
@@ -67,7 +67,7 @@ def _shape_masks(shape_ids, u, v, radius):
 
 
 def _textures(texture_ids, u, v, radius):
-    """Per-pixel shade (N x H x W) in 0.65..1 for each image's texture."""
+    """Per-pixel shade (N x H x W) in 0.75..1 for each image's texture."""
     period = (radius * 0.55)[:, None, None]
     stripes = (torch.sin(u / period * math.pi) > 0).float()
     checker = ((torch.sin(u / period * math.pi) * torch.sin(v / period * math.pi)) > 0).float()
@@ -75,7 +75,7 @@ def _textures(texture_ids, u, v, radius):
     solid = torch.ones_like(u)
     pattern = torch.stack([solid, stripes, checker, dots], 1)
     pick = pattern.gather(1, texture_ids[:, None, None, None].expand(-1, 1, *u.shape[1:])).squeeze(1)
-    return 0.65 + 0.35 * pick
+    return 0.75 + 0.25 * pick
 
 
 def _draw(canvas, g, shape_ids, colours, texture_ids, size, scale, jitter):

@@ -1,7 +1,9 @@
-"""Regression on real images: the pipeline on the stand-in of the course archive, short schedule.
+"""Regression on real images: the pipeline on the stand-in of the course archive, short schedules.
 
-The archive exists beside the project's checkout and in CI only; elsewhere this test skips.
-Thresholds are the accuracies measured with this schedule minus a margin (see the README).
+The archive exists beside the project's checkout and in CI only; elsewhere these tests skip.
+Task A is the accuracy regression: real CIFAR-100 images and the same 1,500 test images as the
+original project. Task B's stand-in runs with a tiny budget: it checks that the 64x64 path works end
+to end on real files (a meaningful Task B accuracy needs hours of CPU, not CI minutes).
 """
 
 import json
@@ -11,24 +13,39 @@ import pytest
 from .conftest import SHARED_ARCHIVE
 from .pipeline_repo import make_repo, run
 
-SHORT = {"source": "archive", "archive": str(SHARED_ARCHIVE), "max_train_per_class": 40, "teacher.epochs": 3,
-         "num_epochs": 4, "expert_analysis_interval": 4}
-# Test accuracy (%) measured with this schedule on 2 CPU cores: A 30.27 (1,500 images, chance 6.7),
-# B 12.83 (600 images, chance 8.3). Thresholds: measured minus 8 points (A) and minus 2.8 points (B).
-THRESHOLDS = {"A": 22.0, "B": 10.0}
+pytestmark = pytest.mark.skipif(not SHARED_ARCHIVE.exists(),
+                                reason=f"{SHARED_ARCHIVE} not found: real-image regression runs in CI only")
+
+REAL = {"source": "archive", "archive": str(SHARED_ARCHIVE)}
+SHORT_A = {**REAL, "max_train_per_class": 40, "teacher.epochs": 3, "teacher.lr": 0.002, "teacher.batch_size": 8,
+           "num_epochs": 4, "expert_analysis_interval": 4}  # its own teacher recipe: independent of the demo's tuning
+# Test accuracy measured with SHORT_A on 2 CPU cores: see README "CI regression on real images".
+THRESHOLD_A = 26.0  # measured 33.93 % (seeded, deterministic on one machine) minus 8 points
+TINY_B = {**REAL, "max_train_per_class": 10, "teacher.epochs": 1, "num_epochs": 1, "expert_analysis_interval": 1}
 
 
-@pytest.mark.skipif(not SHARED_ARCHIVE.exists(), reason=f"{SHARED_ARCHIVE} not found: real-image regression runs in CI only")
-def test_real_images_short_schedule(tmp_path):
-    repo, env = make_repo(tmp_path, SHORT)
-    result = run(["dvc", "repro"], repo, env)
+def test_task_a_real_images_short_schedule(tmp_path):
+    repo, env = make_repo(tmp_path, SHORT_A)
+    result = run(["dvc", "repro", "report@A"], repo, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for task, threshold in THRESHOLDS.items():
-        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
-        print(f"real-data regression: task {task} test accuracy {metrics['accuracy']:.2f}% (threshold {threshold}%)")
-        assert metrics["accuracy"] >= threshold, metrics
+    metrics = json.loads((repo / "metrics" / "A.json").read_text())
+    print(f"real-data regression: task A test accuracy {metrics['accuracy']:.2f}% (threshold {THRESHOLD_A}%)")
+    assert metrics["images"] == 1500
+    assert metrics["accuracy"] >= THRESHOLD_A, metrics
     # the released-checkpoint path reads a checkpoint given by hand and reproduces the stage's figure
     out = tmp_path / "by_hand"
     by_hand = run(["moe", "evaluate", "--task", "A", "--checkpoint", "models/A/merged_moe.pth", "--out", str(out)], repo, env)
     assert by_hand.returncode == 0, by_hand.stderr
     assert json.loads((out / "metrics.json").read_text()) == json.loads((repo / "metrics" / "A.json").read_text())
+
+
+def test_task_b_real_files_run_end_to_end(tmp_path):
+    repo, env = make_repo(tmp_path, TINY_B)
+    result = run(["dvc", "repro", "report@B"], repo, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((repo / "metrics" / "B.json").read_text())
+    routing = json.loads((repo / "metrics" / "B_routing.json").read_text())
+    print(f"real-data smoke run: task B test accuracy {metrics['accuracy']:.2f}% after one epoch on 10 images per class")
+    assert metrics["images"] == 600 and len(metrics["per_class"]) == 12
+    assert set(routing["utilisation"]) == {"mammals", "african_animals", "canidae"}
+    assert abs(sum(routing["utilisation"].values()) - 1) < 1e-3

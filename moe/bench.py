@@ -93,7 +93,7 @@ def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: flo
         gflop = forward_gflop(size)
         fast = step_rates(size, batch_sizes[size], precision, True, device, min_seconds)
         ref = step_rates(size, batch_sizes[size], "fp32", False, device, min_seconds)
-        for name, rates in (("fast", fast), ("reference fp32 eager", ref)):
+        for name, rates in (("fast", fast), ("reference", ref)):
             achieved = rates["train_img_s"] * 3 * gflop  # backward costs about twice the forward
             rows.append({"image_size": size, "path": name, "precision": precision if name == "fast" else "fp32",
                          "batch_size": batch_sizes[size], "train_img_s": round(rates["train_img_s"], 1),

@@ -40,8 +40,10 @@ def atomic_path(path: str | Path):
 
 
 def save_torch(obj, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # Through a file handle: torch.save names the archive's inner folder after a path it is given,
+    # and the temporary name is random, so the same object would give different bytes (and hashes).
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save_json(obj, path: str | Path) -> None:

@@ -1,5 +1,5 @@
 """`dvc repro` on a tiny configuration in a temporary copy: succeeds, does nothing the second time,
-and a forced rerun writes byte-identical metrics (same params and seed, same results)."""
+and a forced rerun writes byte-identical outputs (same params and seed, same results)."""
 
 import json
 
@@ -34,11 +34,14 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
 
     before = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
     before.update({f"live_{t}": (repo / "dvclive" / t / "metrics.json").read_bytes() for t in "AB"})
+    lock_before = (repo / "dvc.lock").read_text()
     forced = run(["dvc", "repro", "-f"], repo, env)
     assert forced.returncode == 0, forced.stderr[-2000:]
     after = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
     after.update({f"live_{t}": (repo / "dvclive" / t / "metrics.json").read_bytes() for t in "AB"})
     assert after == before
+    # every output's hash, data files, checkpoints and plots included, is the same as the first time
+    assert (repo / "dvc.lock").read_text() == lock_before
 
 
 def test_bad_parameter_fails_before_work_with_one_line(tiny_repo):

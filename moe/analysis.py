@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from .models import MoEModel
 from .tasks import TaskSpec
 
 

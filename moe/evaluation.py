@@ -20,13 +20,13 @@ def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = 2
     """One pass over the test set gives everything evaluation and analysis need: the routed logits
     (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C)."""
     logits, gates, expert_logits = [], [], []
-    onehot = torch.eye(model.num_experts)
     for x in eval_batches(model, images, mean, std, batch_size):
+        onehot = torch.eye(model.num_experts, device=x.device)
         with autocast(x.device, precision):
             outputs, routed, gate_features = model.parts(x)
             logits.append(model.combine(outputs, routed, gate_features).float().cpu())
-            expert_logits.append(torch.stack([model.combine(outputs, onehot[e].to(x.device).expand(len(x), -1), gate_features)
-                                              for e in range(model.num_experts)], dim=1).float().cpu())
+            forced = [model.combine(outputs, onehot[e].expand(len(x), -1), gate_features) for e in range(model.num_experts)]
+            expert_logits.append(torch.stack(forced, dim=1).float().cpu())
         gates.append(routed.float().cpu())
     return {"logits": torch.cat(logits), "gates": torch.cat(gates), "expert_logits": torch.cat(expert_logits)}
 
@@ -37,6 +37,8 @@ def save_predictions(predictions: dict, labels: torch.Tensor, path: str | Path) 
 
 def load_predictions(path: str | Path, num_experts: int, num_classes: int) -> dict:
     """Predictions written by ``save_predictions``, checked against the task's shape."""
+    if not Path(path).is_file():
+        raise MoEError(f"{path}: file not found (evaluate writes it: run `moe evaluate` or `dvc repro` first)")
     obj = safe_load(path)
     keys = ("logits", "gates", "expert_logits", "labels")
     if not isinstance(obj, dict) or any(not isinstance(obj.get(k), torch.Tensor) for k in keys):

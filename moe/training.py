@@ -77,18 +77,15 @@ def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256, precision: str = "fp32",
-            gates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits (and gates for an MoE) for uint8 images, in eval mode; ``gates`` forces the routing."""
+def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256,
+            precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (and gates for an MoE) for uint8 images, in eval mode."""
     logits, all_gates = [], []
     for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):
-            if isinstance(model, MoEModel):
-                forced = None if gates is None else gates.to(x.device).expand(len(x), -1)
-                out, g = model(x, forced)
-                all_gates.append(g.float().cpu())
-            else:
-                out = model(x)
+            out, g = _step_outputs(model, x)
+        if g is not None:
+            all_gates.append(g.float().cpu())
         logits.append(out.float().cpu())
     return torch.cat(logits), (torch.cat(all_gates) if all_gates else None)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from moe.errors import MoEError
@@ -136,7 +137,8 @@ def stage(fn):
         try:
             return fn(*args, **kwargs)
         except MoEError as e:
-            console.print(f"[bold red]error:[/] {e}")
+            # one line whatever the width, and a file name with [brackets] is not taken for markup
+            console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: the last finished epoch is saved; run the same command "

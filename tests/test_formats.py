@@ -78,6 +78,14 @@ def test_truncated_and_missing_files(tmp_path):
         safe_load(tmp_path / "nothere.pth")
 
 
+@pytest.mark.parametrize("content", [b"junk\n", b"\x80\x02}q\x00.", b"PK\x03\x04garbage", bytes(range(256))])
+def test_arbitrary_bytes_give_one_line_not_a_traceback(tmp_path, content):
+    path = tmp_path / "garbage.pth"
+    path.write_bytes(content)
+    with pytest.raises(MoEError, match=r"garbage\.pth: (not a readable PyTorch file|refused to load)"):
+        safe_load(path)
+
+
 def test_shared_class_taken_once_from_lowest_teacher(tmp_path, task_b):
     generate_demo_archive(task_b, tmp_path, train_per_class=4, test_per_class=2, seed=1)
     merged = load_task_split(task_b, tmp_path, "test")
@@ -179,6 +187,8 @@ def test_predictions_file_of_wrong_shape_or_kind_names_the_file(tmp_path):
     assert load_predictions(tmp_path / "ok.pth", 3, 6)["labels"].tolist() == [0, 1, 2, 3]
     with pytest.raises(MoEError, match=r"ok\.pth: 'logits' has shape \(4, 6\), expected \(4, 5\)"):
         load_predictions(tmp_path / "ok.pth", 3, 5)
+    with pytest.raises(MoEError, match=r"missing\.pth: file not found \(evaluate writes it"):
+        load_predictions(tmp_path / "missing.pth", 3, 6)
     save_torch({"logits": [1, 2]}, tmp_path / "junk.pth")
     with pytest.raises(MoEError, match=r"junk\.pth: not a predictions file"):
         load_predictions(tmp_path / "junk.pth", 3, 6)

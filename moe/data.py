@@ -60,6 +60,19 @@ def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
     return Split(torch.cat(images), torch.cat(labels))
 
 
+def load_released_test_split(spec: TaskSpec, root: str | Path) -> Split:
+    """Every teacher's test file, concatenated in teacher order, nothing de-duplicated: the images the
+    original project evaluated its released models on (a shared class counts once per file holding it)."""
+    images, labels = [], []
+    for t in spec.teachers:
+        path = Path(root) / t.test_file
+        imgs, ids = read_split(path, spec.image_size, t.class_ids)
+        _check_counts(path, ids, t.class_ids)
+        images.append(imgs)
+        labels.append(torch.tensor([spec.class_index(int(c)) for c in ids], dtype=torch.int64))
+    return Split(torch.cat(images), torch.cat(labels))
+
+
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Hold out ``fraction`` of every class (at least one image where it has two); seeded."""
     g = torch.Generator().manual_seed(seed)
@@ -75,12 +88,14 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
 
 
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images, on the 0..1 scale."""
+def channel_stats(images: torch.Tensor, digits: int | None = 6) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over every pixel of uint8 images, on the 0..1 scale."""
     x = images.float().div_(255)
-    mean = x.mean(dim=(0, 2, 3))
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    return [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()]
+    mean = x.mean(dim=(0, 2, 3)).tolist()
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    if digits is None:
+        return mean, std
+    return [round(v, digits) for v in mean], [round(v, digits) for v in std]
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:

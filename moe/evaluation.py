@@ -6,13 +6,38 @@ from pathlib import Path
 
 import torch
 
-from .data import Split
+from .checkpoints import normalisation_of
+from .data import Split, channel_stats, load_released_test_split, load_task_split
 from .errors import MoEError
 from .formats import safe_load, save_torch
 from .models import MoEModel
 from .runtime import autocast
 from .tasks import TaskSpec
 from .training import eval_batches
+
+
+def evaluation_set(spec: TaskSpec, model_path: str | Path, data_root: str | Path) -> tuple[Split, list, list, str]:
+    """(images, mean, std, protocol) on which to evaluate a model file.
+
+    A file of ours: the task's test split (each image once) with the normalisation it was trained
+    with. A released file (no metadata): the original project's evaluation, exactly: every teacher's
+    test file in teacher order, nothing de-duplicated, normalised with those images' own statistics.
+    """
+    trained_with = normalisation_of(model_path)
+    if trained_with is not None:
+        return load_task_split(spec, data_root, "test"), *trained_with, "this project's: test split, training statistics"
+    images = load_released_test_split(spec, data_root)
+    mean, std = channel_stats(images.images, digits=None)
+    return images, mean, std, "the original's: every teacher's test file, normalised with their own statistics"
+
+
+def input_normalisation(spec: TaskSpec, model_path: str | Path, data_root: str | Path) -> tuple[list, list]:
+    """(mean, std) for new images: a file of ours says; a released model uses its test set's statistics."""
+    trained_with = normalisation_of(model_path)
+    if trained_with is not None:
+        return trained_with
+    _, mean, std, _ = evaluation_set(spec, model_path, data_root)
+    return mean, std
 
 
 @torch.no_grad()

@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -82,22 +84,55 @@ _NUMPY_GLOBALS = [
 ]
 
 
+def _first_sentence(message: str) -> str:
+    """The first sentence of an error message, whole (never cut mid-word)."""
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0].rstrip(".")
+
+
+def _kind_of_file(path: Path) -> str:
+    """'zip' (what torch.save writes), 'truncated zip', 'pickle' (the legacy format) or 'other'."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if zipfile.is_zipfile(path):
+        return "zip"
+    if head.startswith(b"PK\x03\x04"):
+        return "truncated zip"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    return "other"
+
+
 def safe_load(path: str | Path):
     """torch.load with weights_only=True and numpy arrays allowed; one clear error otherwise."""
     path = Path(path)
     if not path.is_file():
         raise MoEError(f"{path}: file not found")
+    kind = _kind_of_file(path)
+    if kind == "other":
+        raise MoEError(f"{path}: not a PyTorch checkpoint (the file is neither the zip archive torch.save writes "
+                       "nor a legacy pickle)")
+    if kind == "truncated zip":
+        raise MoEError(f"{path}: not a readable PyTorch file: its zip archive ends early (an interrupted download "
+                       "or copy?)")
     try:
-        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+        with torch.serialization.safe_globals(_NUMPY_GLOBALS), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()
-        detail = next((ln.strip() for ln in first if "GLOBAL" in ln or "Unsupported" in ln), "")
-        raise MoEError(f"{path}: refused to load: the file asks to run or build objects that a plain "
-                       f"checkpoint never needs {('(' + detail + ')') if detail else ''}".rstrip()) from None
+        lines = str(e).strip().splitlines()
+        detail = next((ln.strip() for ln in lines if "GLOBAL" in ln), "")
+        if detail:
+            raise MoEError(f"{path}: refused to load: the file asks to run or build objects that a plain "
+                           f"checkpoint never needs ({detail})") from None
+        raise MoEError(f"{path}: not a PyTorch checkpoint (a pickle that torch.save did not write, or a corrupt "
+                       "one)") from None
     except Exception as e:  # noqa: BLE001 - a corrupt file can fail anywhere in the unpickler (KeyError, IndexError, ...)
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MoEError(f"{path}: not a readable PyTorch file ({msg[:160]})") from None
+        if kind == "pickle":
+            raise MoEError(f"{path}: not a PyTorch checkpoint (a pickle that torch.save did not write, or a corrupt "
+                           "one)") from None
+        raise MoEError(f"{path}: not a readable PyTorch file: the file is corrupt "
+                       f"({_first_sentence(str(e)) or type(e).__name__})") from None
 
 
 # --------------------------------------------------------------------------- split files

@@ -14,6 +14,9 @@ import torch.nn.functional as F
 
 FEATURES = 512  # channels out of the backbone, and width of an expert's output
 GATE_HIDDEN = 256
+# The original builds its gating network at this temperature, and a checkpoint loaded there keeps it
+# (the temperature is a plain attribute, not in the state_dict).
+ORIGINAL_GATE_TEMPERATURE = 2.0
 
 
 class ConvBlock(nn.Module):
@@ -110,8 +113,9 @@ def make_expert() -> nn.Sequential:
 class GatingNetwork(nn.Module):
     """Two paths over the pooled backbone features: extra features for the classifier, and gates.
 
-    ``temperature`` is set by the training loop each epoch; it is not part of the state_dict, so
-    released checkpoints load unchanged. Gaussian noise on the logits during training keeps the
+    ``temperature`` is set by the training loop each epoch and recorded beside the state_dict in
+    every file this project writes; it is not part of the state_dict, so released checkpoints load
+    unchanged (at the original's 2.0). Gaussian noise on the logits during training keeps the
     router from settling early.
     """
 
@@ -125,7 +129,7 @@ class GatingNetwork(nn.Module):
             nn.Linear(FEATURES, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.2),
             nn.Linear(GATE_HIDDEN, num_experts),
         )
-        self.temperature = 1.0
+        self.temperature = ORIGINAL_GATE_TEMPERATURE
         self.noise_std = noise_std
 
     def forward(self, pooled):
@@ -150,6 +154,10 @@ class MoEModel(nn.Module):
     @property
     def num_experts(self) -> int:
         return len(self.experts)
+
+    @property
+    def temperature(self) -> float:
+        return self.gating_network.temperature
 
     def set_temperature(self, temperature: float) -> None:
         self.gating_network.temperature = float(temperature)

@@ -39,8 +39,6 @@ class TaskSpec:
     teachers: tuple[TeacherSpec, ...]
     data_format: str = "torch"
     released_checkpoints: str | None = None  # folder of released MoE checkpoints in the archive
-    released_mean: tuple[float, float, float] | None = None  # normalisation the released models used
-    released_std: tuple[float, float, float] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -107,12 +105,12 @@ def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
     fmt = raw.get("data_format", "torch")
     if fmt not in DATA_FORMATS:
         _fail(source, f"'data_format' must be one of {DATA_FORMATS}")
-    norm = raw.get("released_normalization") or {}
+    if "released_normalization" in raw:
+        _fail(source, "'released_normalization' is no longer read: released models are normalised with the "
+                      "statistics of the images they are evaluated on, as the original project did; remove it")
     return TaskSpec(
         name=str(raw["name"]), image_size=size, class_ids=class_ids, class_names=class_names,
         teachers=tuple(teachers), data_format=fmt, released_checkpoints=raw.get("released_checkpoints"),
-        released_mean=tuple(norm["mean"]) if "mean" in norm else None,
-        released_std=tuple(norm["std"]) if "std" in norm else None,
     )
 
 

@@ -61,6 +61,11 @@ class TrainResult:
     stopped_early: bool = False
     resumed_from: int | None = None
 
+    @property
+    def best_record(self) -> dict:
+        """The history entry of the selected epoch (its temperature, for an MoE)."""
+        return self.history[self.best_epoch - 1]
+
 
 def _step_outputs(model, x):
     if isinstance(model, MoEModel):

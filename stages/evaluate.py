@@ -6,10 +6,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from moe.checkpoints import load_moe, normalisation_of, read_metadata
-from moe.data import load_task_split
-from moe.evaluation import (accuracy_report, confusion_matrix, predict_with_experts, prediction_rows, sample_indices,
-                            save_predictions)
+from moe.checkpoints import load_moe, read_metadata
+from moe.evaluation import (accuracy_report, confusion_matrix, evaluation_set, predict_with_experts, prediction_rows,
+                            sample_indices, save_predictions)
 from moe.formats import save_json
 from moe.plots import learning_curves, per_class_bars, sample_grid
 
@@ -32,8 +31,7 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     paths = Paths(spec.name)
     model_path = checkpoint or paths.model(p["model_name"])
     model = load_moe(model_path, spec)
-    mean, std = normalisation_of(model_path, spec)
-    test = load_task_split(spec, paths.data, "test")
+    test, mean, std, protocol = evaluation_set(spec, model_path, paths.data)
     predictions = predict_with_experts(model, test.images, mean, std)
     logits, gates = predictions["logits"], predictions["gates"]
     report = accuracy_report(spec, logits, test.labels)
@@ -62,4 +60,5 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     for name, acc in report["per_class"].items():
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
+    console.print(f"evaluated as {protocol}, gating temperature {model.temperature:g}")
     console.print(f"written {metrics_file} and plots in {plot_dir}")

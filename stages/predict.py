@@ -7,7 +7,8 @@ import torch
 import typer
 from rich.table import Table
 
-from moe.checkpoints import load_moe, normalisation_of
+from moe.checkpoints import load_moe
+from moe.evaluation import input_normalisation
 from moe.images import read_image
 from moe.training import predict
 
@@ -24,9 +25,10 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
                     top: int = typer.Option(3, min=1, help="how many classes to show per image")):
     """Top classes with probabilities, and the gate weight given to each expert."""
     spec = task_spec(task)
-    model_path = checkpoint or Paths(spec.name).model(params(params_file)["model_name"])
+    paths = Paths(spec.name)
+    model_path = checkpoint or paths.model(params(params_file)["model_name"])
     model = load_moe(model_path, spec)
-    mean, std = normalisation_of(model_path, spec)
+    mean, std = input_normalisation(spec, model_path, paths.data)
     batch = torch.stack([read_image(p, spec.image_size) for p in images])
     logits, gates = predict(model, batch, mean, std)
     probs = logits.softmax(1)

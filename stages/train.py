@@ -68,6 +68,7 @@ def train_command(
         live.summary["best_epoch"] = result.best_epoch
 
     model.load_state_dict(result.best_state)
+    model.set_temperature(result.best_record["temperature"])  # the router as it was selected
     save_model(paths.model(p["model_name"]), model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names,
                history=result.history, best_epoch=result.best_epoch)
     (paths.checkpoints / "train_state.pth").unlink(missing_ok=True)

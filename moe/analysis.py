@@ -8,9 +8,11 @@ pass through that expert alone, not a rescaled gate weight).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from .inference import predict
 from .tasks import TaskSpec
 
 
@@ -48,3 +50,32 @@ def routing_summary(spec: TaskSpec, gates: torch.Tensor, labels: torch.Tensor, d
         "routing_entropy": round(entropy, 4),
         "dead_experts": [t.name for t, u in zip(spec.teachers, usage) if u < dead_below],
     }
+
+
+def gate_snapshot(model, split, mean, std, num_classes: int, precision: str = "fp32") -> torch.Tensor:
+    """experts x classes mean gate weight of ``model`` on ``split`` now (the per-epoch heatmaps)."""
+    _, gates = predict(model, split.images, mean, std, precision=precision)
+    return gate_contribution(gates, split.labels, num_classes)
+
+
+@dataclass
+class RoutingAnalysis:
+    contribution: torch.Tensor  # experts x classes, mean gate
+    forced_accuracy: torch.Tensor  # experts x classes, % with all weight on one expert
+    summary: dict  # utilisation, routing agreement, entropy, dead experts
+    tables: dict  # both matrices by teacher and class name
+    leads: dict[str, list[str]]  # teacher -> classes where its mean gate is the highest
+
+
+def analyse_routing(spec: TaskSpec, predictions: dict) -> RoutingAnalysis:
+    """Everything analyze reports, from evaluate's one pass over the test set."""
+    gates, labels = predictions["gates"], predictions["labels"]
+    contribution = gate_contribution(gates, labels, spec.num_classes)
+    forced = forced_expert_accuracy(predictions["expert_logits"], labels, spec.num_classes)
+    tables = {"contribution": {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
+                               for i, t in enumerate(spec.teachers)},
+              "expert_accuracy": {t.name: dict(zip(spec.class_names, [round(v, 2) for v in forced[i].tolist()]))
+                                  for i, t in enumerate(spec.teachers)}}
+    leads = {t.name: [spec.class_names[c] for c in range(spec.num_classes) if contribution[:, c].argmax() == i]
+             for i, t in enumerate(spec.teachers)}
+    return RoutingAnalysis(contribution, forced, routing_summary(spec, gates, labels), tables, leads)

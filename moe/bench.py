@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import augment, normalize

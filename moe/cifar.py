@@ -49,7 +49,7 @@ def download_cifar100(target: Path, url: str = CIFAR100_URL) -> Path:
         return target
     except OSError as e:
         raise MoEError(f"could not download {url} ({e}); place cifar-100-python.tar.gz by hand and set "
-                       f"'archive' in params.yaml to its path") from None
+                       f"the 'archive' parameter to its path") from None
     finally:
         tmp.unlink(missing_ok=True)
 

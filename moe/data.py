@@ -73,13 +73,19 @@ def load_released_test_split(spec: TaskSpec, root: str | Path) -> Split:
     return Split(torch.cat(images), torch.cat(labels))
 
 
+def shuffled_per_class(labels: torch.Tensor, classes, generator: torch.Generator) -> list[torch.Tensor]:
+    """Each class's image indices in a seeded random order: every per-class draw in the project."""
+    out = []
+    for c in classes:
+        idx = torch.nonzero(labels == c).flatten()
+        out.append(idx[torch.randperm(len(idx), generator=generator)])
+    return out
+
+
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Hold out ``fraction`` of every class (at least one image where it has two); seeded."""
-    g = torch.Generator().manual_seed(seed)
     train, val = [], []
-    for c in torch.unique(labels).tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
+    for idx in shuffled_per_class(labels, torch.unique(labels).tolist(), torch.Generator().manual_seed(seed)):
         n_val = int(round(len(idx) * fraction))
         if fraction > 0 and len(idx) >= 2:
             n_val = min(max(n_val, 1), len(idx) - 1)
@@ -129,9 +135,10 @@ def batch_order(n: int, batch_size: int, generator: torch.Generator | None) -> l
 
 @dataclass
 class TaskData:
+    """What training needs: the training part, the validation hold-out, and the training statistics.
+    The test split is not here: only evaluation reads it (``load_task_split(..., "test")``)."""
     train: Split
     val: Split
-    test: Split
     mean: list[float]
     std: list[float]
 
@@ -140,12 +147,8 @@ def per_class_subset(split: Split, limit: int, seed: int) -> Split:
     """At most ``limit`` images of each class, drawn with a seed; 0 keeps everything."""
     if limit <= 0:
         return split
-    g = torch.Generator().manual_seed(seed)
-    keep = []
-    for c in torch.unique(split.labels).tolist():
-        idx = torch.nonzero(split.labels == c).flatten()
-        keep.append(idx[torch.randperm(len(idx), generator=g)[:limit]])
-    return split.subset(torch.sort(torch.cat(keep)).values)
+    shuffled = shuffled_per_class(split.labels, torch.unique(split.labels).tolist(), torch.Generator().manual_seed(seed))
+    return split.subset(torch.sort(torch.cat([idx[:limit] for idx in shuffled])).values)
 
 
 def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, seed: int,
@@ -155,11 +158,12 @@ def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, see
     train_idx, val_idx = stratified_split(full.labels, val_fraction, seed)
     train = full.subset(train_idx)
     mean, std = channel_stats(train.images)
-    return TaskData(train, full.subset(val_idx), load_task_split(spec, root, "test"), mean, std)
+    return TaskData(train, full.subset(val_idx), mean, std)
 
 
 def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, val_fraction: float, seed: int,
-                         max_train_per_class: int = 0):
+                         max_train_per_class: int = 0) -> tuple[Split, Split, Split]:
+    """(train, validation, test) of one teacher's own classes, labels in its head's order."""
     full = per_class_subset(load_teacher_split(spec, root, teacher, "train"), max_train_per_class, seed)
     train_idx, val_idx = stratified_split(full.labels, val_fraction, seed + teacher + 1)
     return full.subset(train_idx), full.subset(val_idx), load_teacher_split(spec, root, teacher, "test")

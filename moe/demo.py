@@ -106,10 +106,10 @@ def render_class(attrs: tuple[int, int, int, int], n: int, size: int, g: torch.G
     horizontal = torch.rand(n, generator=g) < 0.5
     t = torch.where(horizontal[:, None, None, None], ramp.view(1, 1, 1, size), ramp.view(1, 1, size, 1))
     canvas = (a * (1 - t) + b * t).expand(n, 3, size, size).clone()
-    for _ in range(1):  # a distractor: random shapes, colours and textures, small
-        canvas = _draw(canvas, g, torch.randint(0, len(SHAPES), (n,), generator=g),
-                       PALETTE[torch.randint(0, len(PALETTE), (n,), generator=g)],
-                       torch.randint(0, len(TEXTURES), (n,), generator=g), size, 0.12, 0.9)
+    # a distractor: a small random shape, colour and texture
+    canvas = _draw(canvas, g, torch.randint(0, len(SHAPES), (n,), generator=g),
+                   PALETTE[torch.randint(0, len(PALETTE), (n,), generator=g)],
+                   torch.randint(0, len(TEXTURES), (n,), generator=g), size, 0.12, 0.9)
     canvas = _draw(canvas, g, torch.full((n,), shape), PALETTE[colour].expand(n, 3),
                    torch.full((n,), texture), size, 0.26, 0.45)
     canvas = canvas + 0.06 * torch.randn(canvas.shape, generator=g)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .checkpoints import normalisation_of
-from .data import Split, channel_stats, load_released_test_split, load_task_split
+from .checkpoints import load_moe, normalisation_of, read_metadata
+from .data import Split, channel_stats, load_released_test_split, load_task_split, shuffled_per_class
 from .errors import MoEError
 from .formats import safe_load, save_torch
 from .models import MoEModel
 from .runtime import autocast
+from .inference import accuracy, eval_batches
 from .tasks import TaskSpec
-from .training import eval_batches
 
 
 def evaluation_set(spec: TaskSpec, model_path: str | Path, data_root: str | Path) -> tuple[Split, list, list, str]:
@@ -62,12 +63,10 @@ def save_predictions(predictions: dict, labels: torch.Tensor, path: str | Path) 
 
 def load_predictions(path: str | Path, num_experts: int, num_classes: int) -> dict:
     """Predictions written by ``save_predictions``, checked against the task's shape."""
-    if not Path(path).is_file():
-        raise MoEError(f"{path}: file not found (evaluate writes it: run `moe evaluate` or `dvc repro` first)")
     obj = safe_load(path)
     keys = ("logits", "gates", "expert_logits", "labels")
     if not isinstance(obj, dict) or any(not isinstance(obj.get(k), torch.Tensor) for k in keys):
-        raise MoEError(f"{path}: not a predictions file (expected tensors {', '.join(keys)}; run evaluate first)")
+        raise MoEError(f"{path}: not a predictions file (expected tensors {', '.join(keys)})")
     n = len(obj["labels"])
     expected = {"logits": (n, num_classes), "gates": (n, num_experts), "expert_logits": (n, num_experts, num_classes)}
     for key, shape in expected.items():
@@ -77,13 +76,11 @@ def load_predictions(path: str | Path, num_experts: int, num_classes: int) -> di
 
 
 def accuracy_report(spec: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> dict:
-    pred = logits.argmax(1)
     per_class = {}
     for c, name in enumerate(spec.class_names):
         mask = labels == c
-        per_class[name] = round(100.0 * (pred[mask] == c).float().mean().item(), 2) if mask.any() else None
-    return {"accuracy": round(100.0 * (pred == labels).float().mean().item(), 2),
-            "images": int(len(labels)), "per_class": per_class}
+        per_class[name] = round(100.0 * accuracy(logits[mask], labels[mask]), 2) if mask.any() else None
+    return {"accuracy": round(100.0 * accuracy(logits, labels), 2), "images": int(len(labels)), "per_class": per_class}
 
 
 def confusion_matrix(num_classes: int, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -97,11 +94,7 @@ def sample_indices(labels: torch.Tensor, num_classes_shown: int, per_class: int,
     g = torch.Generator().manual_seed(seed)
     present = torch.unique(labels)
     chosen = present[torch.randperm(len(present), generator=g)[:num_classes_shown]].sort().values
-    picks = []
-    for c in chosen.tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
-    return torch.cat(picks)
+    return torch.cat([idx[:per_class] for idx in shuffled_per_class(labels, chosen.tolist(), g)])
 
 
 def prediction_rows(spec: TaskSpec, split: Split, logits, gates, indices) -> list[dict]:
@@ -115,3 +108,35 @@ def prediction_rows(spec: TaskSpec, split: Split, logits, gates, indices) -> lis
             row.update({f"gate_{t.name}": round(float(g), 4) for t, g in zip(spec.teachers, gates[i])})
         rows.append(row)
     return rows
+
+
+def confusion_pairs(spec: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> list[dict]:
+    """One {actual, predicted} row per image, by class name: DVC's confusion-matrix template reads these."""
+    cm = confusion_matrix(spec.num_classes, logits, labels)
+    return [{"actual": spec.class_names[a], "predicted": spec.class_names[b]}
+            for a in range(spec.num_classes) for b in range(spec.num_classes) for _ in range(int(cm[a, b]))]
+
+
+@dataclass
+class Evaluation:
+    protocol: str  # which rules: this project's, or the original's for a released file
+    temperature: float  # the gating temperature the model ran at
+    test: Split
+    predictions: dict  # logits, gates, expert_logits (see predict_with_experts)
+    report: dict  # overall and per-class accuracy
+    confusion: list[dict]
+    samples: torch.Tensor  # indices of the sample images shown
+    sample_rows: list[dict]
+    history: list[dict] | None  # training history stored in the file, if any
+
+
+def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path, seed: int) -> Evaluation:
+    """A model file on its evaluation set (``evaluation_set``), once, with everything evaluate writes."""
+    model = load_moe(model_path, spec)
+    test, mean, std, protocol = evaluation_set(spec, model_path, data_root)
+    predictions = predict_with_experts(model, test.images, mean, std)
+    logits, gates = predictions["logits"], predictions["gates"]
+    samples = sample_indices(test.labels, min(10, spec.num_classes), 1, seed)
+    return Evaluation(protocol, model.temperature, test, predictions, accuracy_report(spec, logits, test.labels),
+                      confusion_pairs(spec, logits, test.labels), samples,
+                      prediction_rows(spec, test, logits, gates, samples), read_metadata(model_path).get("history"))

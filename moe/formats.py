@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import MoEError
+from .errors import MissingFile, MoEError
 
 # --------------------------------------------------------------------------- atomic outputs
 
@@ -107,7 +107,7 @@ def safe_load(path: str | Path):
     """torch.load with weights_only=True and numpy arrays allowed; one clear error otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise MoEError(f"{path}: file not found")
+        raise MissingFile(path)
     kind = _kind_of_file(path)
     if kind == "other":
         raise MoEError(f"{path}: not a PyTorch checkpoint (the file is neither the zip archive torch.save writes "

@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .data import TaskData, normalize
 from .errors import MoEError
-from .models import BACKBONE_OF_TEACHER, FEATURES, MoEModel, TeacherCNN
+from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
 from .tasks import TaskSpec
 
 
@@ -38,11 +39,11 @@ EXPERT_KEYS = {"conv3.0.depthwise.weight": "0.weight", "conv3.0.pointwise.weight
 
 def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN]) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight C x 768, bias C) built from the teachers' heads, averaged where classes are shared."""
-    weight = torch.zeros(spec.num_classes, FEATURES + 256)
+    weight = torch.zeros(spec.num_classes, FEATURES + GATE_HIDDEN)
     bias = torch.zeros(spec.num_classes)
     count = torch.zeros(spec.num_classes)
     for t_spec, teacher in zip(spec.teachers, teachers):
-        head = teacher.classifier[3]
+        head = teacher.head
         for local, cid in enumerate(t_spec.local_order):
             c = spec.class_index(cid)
             weight[c, :FEATURES] += head.weight.detach()[local]
@@ -90,3 +91,16 @@ def recalibrate_batchnorm(module: nn.Module, batches) -> int:
         m.momentum = momentum
     module.train(was_training)
     return seen
+
+
+def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], data: TaskData, seed: int,
+                        bn_recalibration_batches: int, batch_size: int, gate_noise_std: float = 0.1,
+                        classifier_from_teachers: bool = True) -> tuple[MoEModel, int]:
+    """The merged model with its backbone's BatchNorm statistics re-estimated on seeded training
+    batches; returns it with the number of images those statistics saw."""
+    torch.manual_seed(seed)  # the fresh router's initial weights; torch's default seed differs per process
+    model = merge_teachers(spec, teachers, gate_noise_std, classifier_from_teachers)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data.train), generator=g)[: bn_recalibration_batches * batch_size]
+    batches = [normalize(data.train.images[idx], data.mean, data.std) for idx in order.split(batch_size) if len(idx) > 1]
+    return model, recalibrate_batchnorm(model.feature_extractor, batches)

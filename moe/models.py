@@ -91,6 +91,11 @@ class TeacherCNN(nn.Module):
                                         nn.Linear(FEATURES, num_classes))
         _init_weights(self)
 
+    @property
+    def head(self) -> nn.Linear:
+        """The linear layer over the teacher's classes (index 3 of ``classifier``, as in its files)."""
+        return self.classifier[3]
+
     def forward(self, x):
         x = F.max_pool2d(self.residual1(self.conv1(x)), 2)
         x = F.max_pool2d(self.residual2(x), 2)

@@ -17,12 +17,22 @@ import yaml
 from .errors import MoEError
 
 
+SOURCES = ("demo", "archive", "cas771", "cifar100")  # where a task's data comes from (moe.sources)
+PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
+
+
 @dataclass(frozen=True)
 class Param:
+    """One hyperparameter, declared once: validation, the CLI option and config defaults derive from it."""
     kind: type
+    default: Any  # the original project's default where it has one
     help: str
     check: Callable[[Any], bool] = lambda v: True
     rule: str = ""
+
+    @classmethod
+    def choice(cls, default: str, help: str, choices: tuple[str, ...]) -> "Param":
+        return cls(str, default, help, lambda v: v in choices, f"one of {', '.join(choices)}")
 
 
 def _pos(v):
@@ -31,50 +41,54 @@ def _pos(v):
 
 SCHEMA: dict[str, Param] = {
     # where the data comes from
-    "source": Param(str, "where the data comes from: demo (generated), archive (local zip or folder), cas771 "
-                    "(Google Drive), cifar100 (public CIFAR-100, 32x32 tasks)",
-                    lambda v: v in ("demo", "archive", "cas771", "cifar100"), "one of demo, archive, cas771, cifar100"),
-    "archive": Param(str, "path of the local zip or unpacked folder (source: archive), or of "
+    "source": Param.choice("demo", "where the data comes from: demo (generated), archive (local zip or folder), "
+                           "cas771 (Google Drive), cifar100 (public CIFAR-100, 32x32 tasks)", SOURCES),
+    "archive": Param(str, "", "path of the local zip or unpacked folder (source: archive), or of "
                      "cifar-100-python.tar.gz (source: cifar100; downloaded when not a .tar.gz path)"),
-    "demo.train_per_class": Param(int, "demo: training images per class", lambda v: v >= 4, ">= 4"),
-    "demo.test_per_class": Param(int, "demo: test images per class", lambda v: v >= 1, ">= 1"),
-    "max_train_per_class": Param(int, "use at most this many training images per class (seeded); 0 uses all",
+    "demo.train_per_class": Param(int, 16, "demo: training images per class", lambda v: v >= 4, ">= 4"),
+    "demo.test_per_class": Param(int, 20, "demo: test images per class", lambda v: v >= 1, ">= 1"),
+    "max_train_per_class": Param(int, 0, "use at most this many training images per class (seeded); 0 uses all",
                                  lambda v: v >= 0, ">= 0"),
-    "val_fraction": Param(float, "share of each class's training images held out for validation and early stopping",
-                          lambda v: 0 < v < 1, "between 0 and 1"),
+    "val_fraction": Param(float, 0.1, "share of each class's training images held out for validation and early "
+                          "stopping", lambda v: 0 < v < 1, "between 0 and 1"),
     # teachers
-    "teacher.epochs": Param(int, "epochs to train each teacher when the source ships none", lambda v: v >= 1, ">= 1"),
-    "teacher.lr": Param(float, "teachers' learning rate (AdamW)", _pos, "> 0"),
-    "teacher.batch_size": Param(int, "teachers' batch size", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
+    "teacher.epochs": Param(int, 3, "epochs to train each teacher when the source ships none", lambda v: v >= 1, ">= 1"),
+    "teacher.lr": Param(float, 0.001, "teachers' learning rate (AdamW)", _pos, "> 0"),
+    "teacher.batch_size": Param(int, 4, "teachers' batch size", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
     # merge
-    "bn_recalibration_batches": Param(int, "training batches used to re-estimate the merged backbone's BatchNorm statistics",
-                                      lambda v: v >= 0, ">= 0"),
-    "classifier_from_teachers": Param(bool, "start the classifier from the teachers' heads (else random)"),
-    "gate_noise_std": Param(float, "std of the Gaussian noise added to gating logits during training", lambda v: v >= 0, ">= 0"),
-    # MoE training: the original project's names and meanings
-    "num_epochs": Param(int, "number of training epochs (original default 100)", lambda v: v >= 1, ">= 1"),
-    "lr": Param(float, "learning rate for the optimizer (original default 0.001)", _pos, "> 0"),
-    "weight_decay": Param(float, "weight decay for regularisation (original default 1e-4)", lambda v: v >= 0, ">= 0"),
-    "patience": Param(int, "epochs without a better validation accuracy before early stopping (original default 20)",
+    "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
+                                      "statistics", lambda v: v >= 0, ">= 0"),
+    "classifier_from_teachers": Param(bool, True, "start the classifier from the teachers' heads (else random)"),
+    "gate_noise_std": Param(float, 0.1, "std of the Gaussian noise added to gating logits during training",
+                            lambda v: v >= 0, ">= 0"),
+    # MoE training: the original project's names, meanings and defaults
+    "num_epochs": Param(int, 100, "number of training epochs (original default 100)", lambda v: v >= 1, ">= 1"),
+    "lr": Param(float, 0.001, "learning rate for the optimizer (original default 0.001)", _pos, "> 0"),
+    "weight_decay": Param(float, 1e-4, "weight decay for regularisation (original default 1e-4)", lambda v: v >= 0, ">= 0"),
+    "patience": Param(int, 20, "epochs without a better validation accuracy before early stopping (original default 20)",
                       lambda v: v >= 1, ">= 1"),
-    "batch_size": Param(int, "batch size for training (original default 32)", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
-    "seed": Param(int, "random seed for reproducibility (original default 100)", lambda v: v >= 0, ">= 0"),
-    "model_name": Param(str, "name of the saved model file (original default merged_moe)",
+    "batch_size": Param(int, 32, "batch size for training (original default 32)", lambda v: v >= 2,
+                        ">= 2 (BatchNorm needs two samples)"),
+    "seed": Param(int, 100, "random seed for reproducibility (original default 100)", lambda v: v >= 0, ">= 0"),
+    "model_name": Param(str, "merged_moe", "name of the saved model file (original default merged_moe)",
                         lambda v: bool(v) and "/" not in v and not v.startswith("."), "a plain file name"),
-    "expert_analysis_interval": Param(int, "write the expert analysis every N epochs (original default 10)",
+    "expert_analysis_interval": Param(int, 10, "write the expert analysis every N epochs (original default 10)",
                                       lambda v: v >= 1, ">= 1"),
-    "diversity_weight": Param(float, "diversity of expert specialisation; range 0.05-0.2, default 0.1: higher spreads "
-                              "inputs over experts but may cost accuracy, lower lets experts specialise and risks collapse",
-                              lambda v: v >= 0, ">= 0"),
-    "balance_weight": Param(float, "load balancing between experts; range 0.3-1.0, default 0.5: higher enforces equal "
-                            "use, lower allows uneven use", lambda v: v >= 0, ">= 0"),
-    "initial_temperature": Param(float, "starting gating temperature; range 1.5-4.0, default 2.0: higher uses all "
-                                 "experts early and prevents early collapse", _pos, "> 0"),
-    "final_temperature": Param(float, "final gating temperature; range 0.3-1.0, default 0.5: lower makes experts "
+    "diversity_weight": Param(float, 0.1, "diversity of expert specialisation; range 0.05-0.2, default 0.1: higher "
+                              "spreads inputs over experts but may cost accuracy, lower lets experts specialise and "
+                              "risks collapse", lambda v: v >= 0, ">= 0"),
+    "balance_weight": Param(float, 0.5, "load balancing between experts; range 0.3-1.0, default 0.5: higher enforces "
+                            "equal use, lower allows uneven use", lambda v: v >= 0, ">= 0"),
+    "initial_temperature": Param(float, 2.0, "starting gating temperature; range 1.5-4.0, default 2.0: higher uses "
+                                 "all experts early and prevents early collapse", _pos, "> 0"),
+    "final_temperature": Param(float, 0.5, "final gating temperature; range 0.3-1.0, default 0.5: lower makes experts "
                                "more specialised, higher keeps selection soft", _pos, "> 0"),
-    "precision": Param(str, "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32",
-                       lambda v: v in ("auto", "bf16", "fp32"), "one of auto, bf16, fp32"),
+    "precision": Param.choice("auto", "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32", PRECISIONS),
 }
+
+
+def default_of(name: str):
+    return SCHEMA[name].default
 
 
 def flatten(raw: dict, prefix: str = "") -> dict[str, Any]:

@@ -37,15 +37,11 @@ def heatmap(matrix, row_labels, col_labels, title, path, fmt="{:.2f}", cmap="vir
     _save(fig, path)
 
 
-def per_class_bars(per_class: dict, title: str, path, reference: dict | None = None):
+def per_class_bars(per_class: dict, title: str, path):
     names = list(per_class)
     values = [per_class[n] if per_class[n] is not None else 0 for n in names]
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names) + 2), 3.8))
     bars = ax.bar(range(len(names)), values, color="#4C72B0", label="this model")
-    if reference:
-        ax.scatter(range(len(names)), [reference.get(n, np.nan) for n in names], color="#DD8452",
-                   zorder=3, label="reference", marker="D", s=18)
-        ax.legend(loc="lower right")
     for b, v in zip(bars, values):
         ax.text(b.get_x() + b.get_width() / 2, v + 1, f"{v:.0f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 
 import numpy as np
 import torch
 
 from .errors import MoEError
+from .params import PRECISIONS
 
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def pick_device() -> torch.device:
@@ -46,7 +45,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
 def rng_state() -> dict:

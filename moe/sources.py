@@ -22,9 +22,9 @@ from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
 from .formats import file_digest
+from .params import SOURCES
 from .tasks import TaskSpec
 
-SOURCES = ("demo", "archive", "cas771", "cifar100")
 
 # The original course archives on Google Drive (see the formats reference).
 DRIVE_FILES = {"data": "12KVxl9n577vwoZ1WPn6U70jD37_UA0y-", "best_models": "1GQmdfksDEUIoxiJAMBYRZ-oZw0Pa0F8c"}
@@ -74,7 +74,7 @@ def extract_task(archive: str | Path, spec: TaskSpec, out_dir: str | Path) -> li
     """Copy the task's members from a zip or folder into ``out_dir`` (replaced atomically)."""
     archive, out_dir = Path(archive), Path(out_dir)
     if not archive.exists():
-        raise MoEError(f"{archive}: archive not found (set 'archive' in params.yaml to a zip or folder)")
+        raise MoEError(f"{archive}: archive not found (the 'archive' parameter must name a zip or folder)")
 
     def build(staging: Path) -> list[str]:
         written = (_extract_zip if archive.is_file() else _copy_folder)(archive, spec, staging)
@@ -88,30 +88,40 @@ def extract_task(archive: str | Path, spec: TaskSpec, out_dir: str | Path) -> li
     return _build_into(out_dir, build)
 
 
-def _extract_zip(archive: Path, spec: TaskSpec, staging: Path) -> list[str]:
+def _open_zip(archive: Path) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(archive)
+        return zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
         raise MoEError(f"{archive}: not a readable zip archive ({e})") from None
+
+
+def _safe_members(zf: zipfile.ZipFile, archive: Path):
+    """The archive's files, junk dropped, each checked (no absolute path, no '..', no link) before use."""
+    for info in zf.infolist():
+        if _is_junk(info.filename):
+            continue
+        _check_member(archive, info)
+        if not info.is_dir():
+            yield info
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zf.open(info) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise MoEError(f"{archive}: member '{info.filename}' is damaged ({e})") from None
+
+
+def _extract_zip(archive: Path, spec: TaskSpec, staging: Path) -> list[str]:
     written = []
-    with zf:
-        for info in zf.infolist():
-            if _is_junk(info.filename):
-                continue
-            _check_member(archive, info)
-            if info.is_dir():
-                continue
+    with _open_zip(archive) as zf:
+        for info in _safe_members(zf, archive):
             rel = _wanted(info.filename, spec)
-            if rel is None:
-                continue
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            except (zipfile.BadZipFile, EOFError, OSError) as e:
-                raise MoEError(f"{archive}: member '{info.filename}' is damaged ({e})") from None
-            written.append(rel)
+            if rel is not None:
+                _copy_member(zf, info, staging / rel, archive)
+                written.append(rel)
     return written
 
 
@@ -175,8 +185,8 @@ def download_drive_file(file_id: str, target: Path, record: Path, attempts: int 
             if tmp.exists():
                 tmp.unlink()
     raise MoEError(f"could not download Drive file {file_id} ({str(last).splitlines()[0][:120] if last else 'unknown error'}); "
-                   f"download https://drive.google.com/file/d/{file_id} by hand, then set 'source: archive' and "
-                   f"'archive: <path to the zip>' in params.yaml")
+                   f"download https://drive.google.com/file/d/{file_id} by hand, then use source 'archive' "
+                   f"with the 'archive' parameter set to the zip's path")
 
 
 def _build_into(out_dir: Path, build):
@@ -204,7 +214,7 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
         return {"source": "demo", **summary}
     if source == "archive":
         if not archive:
-            raise MoEError("archive: set it in params.yaml to the zip or folder to read")
+            raise MoEError("archive: source 'archive' needs the 'archive' parameter: the zip or folder to read")
         files = extract_task(archive, spec, out_dir)
         return {"source": "archive", "archive": str(archive), "files": len(files)}
     if source == "cas771":
@@ -216,7 +226,7 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
                 zip_path = download_drive_file(file_id, downloads / f"{name}.zip", record, downloader=downloader)
                 part = merged / name
                 _extract_all_safely(zip_path, part)
-            _combine(merged, spec, out_dir)
+            extract_task(merged, spec, out_dir)  # the two archives unpack side by side: gather from both
         finally:
             shutil.rmtree(merged, ignore_errors=True)
         return {"source": "cas771", "sha256": json.loads(record.read_text())}
@@ -232,22 +242,6 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
 
 
 def _extract_all_safely(zip_path: Path, target: Path) -> None:
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise MoEError(f"{zip_path}: not a readable zip archive ({e})") from None
-    with zf:
-        for info in zf.infolist():
-            if _is_junk(info.filename):
-                continue
-            _check_member(zip_path, info)
-            if not info.is_dir():
-                dest = target / info.filename
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(dest, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _combine(folder: Path, spec: TaskSpec, out_dir: Path) -> None:
-    """The Drive archives unpack side by side; gather the task's files from both into one root."""
-    extract_task(folder, spec, out_dir)
+    with _open_zip(zip_path) as zf:
+        for info in _safe_members(zf, zip_path):
+            _copy_member(zf, info, target / info.filename, zip_path)

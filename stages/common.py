@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from moe.errors import MoEError
+from moe.errors import MissingFile, MoEError
 from moe.params import SCHEMA, load_params
 from moe.tasks import TaskSpec, load_task
 
 console = Console(stderr=True, highlight=False)
 TASKS_DIR = Path("tasks")
-
-
-def opt(name: str, default=None):
-    """A Typer option whose help is the parameter's meaning and range from the schema."""
-    p = SCHEMA[name]
-    return typer.Option(default, help=f"{p.help} [params.yaml: {name}; {p.rule or 'any'}]", show_default=False)
 
 
 TASK_OPTION = typer.Option(..., "--task", "-t", help="task name (tasks/NAME.yaml) or path of a task spec YAML")
@@ -36,10 +32,58 @@ def task_spec(name: str) -> TaskSpec:
     return load_task(path)
 
 
+@functools.lru_cache(maxsize=1)
+def _params_in_force() -> dict:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_params(Path("params.yaml"))
+    except (MoEError, OSError):
+        return {}
+
+
+def _value_in_force(name: str):
+    """The value params.yaml in this folder gives (shown as the option's default), else the declared one."""
+    return _params_in_force().get(name, SCHEMA[name].default)
+
+
+def _option(name: str) -> inspect.Parameter:
+    """A keyword parameter whose Typer option is --NAME (dots become dashes), with meaning, range and default."""
+    p = SCHEMA[name]
+    help_text = escape(f"{p.help} [{p.rule or 'any'}; params.yaml: {name}]")
+    option = typer.Option(None, "--" + name.replace(".", "-").replace("_", "-"), help=help_text,
+                          show_default=str(_value_in_force(name)))
+    return inspect.Parameter(name.replace(".", "__"), inspect.Parameter.KEYWORD_ONLY, default=option,
+                             annotation=Optional[p.kind])
+
+
+def reads(*names: str):
+    """Declare the parameters a stage reads, once. Each becomes a command-line option that overrides
+    params.yaml; the whole file is validated before the stage starts; the stage gets ``p``, a dict of
+    exactly these values (reading any other is a bug that fails loudly). dvc.yaml lists the same
+    names (tests/test_dvc_yaml.py checks)."""
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        kept = [q for q in signature.parameters.values() if q.name != "p"]
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            given = {name: kwargs.pop(name.replace(".", "__")) for name in names}
+            values = params(kwargs.get("params_file", Path("params.yaml")), **given)
+            return fn(*args, p={name: values[name] for name in names}, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=kept + [_option(n) for n in names])
+        wrapper.reads = names
+        return wrapper
+
+    return decorate
+
+
 def params(path: Path, **overrides) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        values = load_params(path, {k.replace("__", "."): v for k, v in overrides.items()})
+        values = load_params(path, overrides)
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}")
     return values
@@ -56,12 +100,25 @@ class Paths:
         self.merged = self.models / "merged.pth"
         self.predictions = Path("predictions") / f"{task}.pth"  # evaluate's one pass over the test set
         self.checkpoints = Path("checkpoints") / task
+        self.train_state = self.checkpoints / "train_state.pth"  # resumable state while train runs
         self.live = Path("dvclive") / task
         self.plots = Path("plots") / task
         self.metrics = Path("metrics")
 
     def model(self, model_name: str) -> Path:
         return self.models / f"{model_name}.pth"
+
+    def teacher(self, index: int) -> Path:
+        return self.teachers / f"teacher_{index + 1}.pth"
+
+    def producer(self, path: Path) -> str | None:
+        """The stage that writes ``path``, for the hint after a missing file."""
+        path = Path(path)
+        for folder, stage in ((self.data, "fetch"), (self.teachers, "pretrain"), (self.merged, "merge"),
+                              (self.predictions, "evaluate"), (self.models, "train")):
+            if path == folder or folder in path.parents:
+                return stage
+        return None
 
 
 def is_rank_zero() -> bool:
@@ -129,6 +186,17 @@ def say(msg: str) -> None:
     console.print(msg)
 
 
+def _hint(error: MoEError) -> str:
+    """Which command makes a missing input, when it is one of the pipeline's own files."""
+    if isinstance(error, MissingFile):
+        parts = Path(error.path).parts
+        task = Path(parts[1]).stem if len(parts) > 1 else ""
+        producer = Paths(task).producer(Path(error.path)) if task else None
+        if producer:
+            return f" ({producer} writes it: run `moe {producer} --task {task}` or `dvc repro` first)"
+    return ""
+
+
 def stage(fn):
     """Turn MoEError into one red line and exit 1; Ctrl-C into a short note and exit 130."""
 
@@ -138,7 +206,7 @@ def stage(fn):
             return fn(*args, **kwargs)
         except MoEError as e:
             # one line whatever the width, and a file name with [brackets] is not taken for markup
-            console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(e) + _hint(e))}", soft_wrap=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: the last finished epoch is saved; run the same command "

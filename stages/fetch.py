@@ -6,18 +6,17 @@ import typer
 
 from moe.sources import fetch
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, opt, params, say, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command("fetch")
 @stage
-def fetch_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
-                  source: str = opt("source"), archive: str = opt("archive")):
+@reads("source", "archive", "demo.train_per_class", "demo.test_per_class", "seed")
+def fetch_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Download, unpack or generate the task's data (and any shipped checkpoints)."""
     spec = task_spec(task)
-    p = params(params_file, source=source, archive=archive)
     paths = Paths(spec.name)
     summary = fetch(spec, p["source"], paths.data, archive=p["archive"], downloads=Path("downloads"),
                     demo_train=p["demo.train_per_class"], demo_test=p["demo.test_per_class"], seed=p["seed"])

@@ -8,7 +8,7 @@ from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summ
 from moe.evaluation import predict_with_experts
 from moe.models import MoEModel
 from moe.runtime import resolve_precision
-from moe.training import predict
+from moe.inference import predict
 
 MEAN, STD = [0.5] * 3, [0.25] * 3
 

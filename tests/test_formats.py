@@ -17,6 +17,8 @@ from moe.formats import read_split, safe_load, save_torch, write_split
 from moe.models import MoEModel, TeacherCNN
 from moe.sources import extract_task
 
+from .conftest import ROOT
+
 
 class RunsCode:
     def __init__(self, marker):
@@ -199,8 +201,20 @@ def test_predictions_file_of_wrong_shape_or_kind_names_the_file(tmp_path):
     assert load_predictions(tmp_path / "ok.pth", 3, 6)["labels"].tolist() == [0, 1, 2, 3]
     with pytest.raises(MoEError, match=r"ok\.pth: 'logits' has shape \(4, 6\), expected \(4, 5\)"):
         load_predictions(tmp_path / "ok.pth", 3, 5)
-    with pytest.raises(MoEError, match=r"missing\.pth: file not found \(evaluate writes it"):
+    with pytest.raises(MoEError, match=r"missing\.pth: file not found$"):  # the library names no command
         load_predictions(tmp_path / "missing.pth", 3, 6)
     save_torch({"logits": [1, 2]}, tmp_path / "junk.pth")
     with pytest.raises(MoEError, match=r"junk\.pth: not a predictions file"):
         load_predictions(tmp_path / "junk.pth", 3, 6)
+
+
+def test_stage_adds_which_command_makes_a_missing_input(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from stages.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["analyze", "--task", str(ROOT / "tasks" / "A.yaml")])
+    assert result.exit_code == 1
+    assert " ".join(result.output.split()) == ("error: predictions/A.pth: file not found (evaluate writes it: run "
+                                               "`moe evaluate --task A` or `dvc repro` first)")

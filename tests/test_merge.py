@@ -42,7 +42,7 @@ def test_classifier_rows_come_from_teacher_heads_averaged_for_shared_classes(tas
     moe = merge_teachers(task_b, teachers)
     w = moe.classifier.weight.detach()
     hyena = task_b.class_index(34)  # teachers 1 and 2 (local index 0 in both: smallest id of each)
-    expected = (teachers[0].classifier[3].weight[0] + teachers[1].classifier[3].weight[task_b.teachers[1].local_order.index(34)]) / 2
+    expected = (teachers[0].head.weight[0] + teachers[1].head.weight[task_b.teachers[1].local_order.index(34)]) / 2
     torch.testing.assert_close(w[hyena, :512], expected.detach())
     assert torch.count_nonzero(w[:, 512:]) == 0
 
@@ -56,7 +56,7 @@ def test_moe_reproduces_each_teacher_when_routed_to_it(task_a):
         state = moe.state_dict()
         for t_key, m_key in backbone_key_map(teacher.state_dict()).items():
             state[m_key] = teacher.state_dict()[t_key].clone()
-        head = teacher.classifier[3]
+        head = teacher.head
         weight = torch.zeros_like(state["classifier.weight"])
         bias = torch.zeros_like(state["classifier.bias"])
         rows = [task_a.class_index(c) for c in task_a.teachers[i].local_order]

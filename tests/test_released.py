@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from moe.checkpoints import load_moe
 from moe.formats import safe_load
@@ -159,7 +159,7 @@ def test_trained_model_scores_its_recorded_validation_accuracy(tmp_path, monkeyp
     from moe.data import prepare_task_data
     from moe.params import load_params
     from moe.tasks import load_task
-    from moe.training import predict
+    from moe.inference import predict
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update({"demo": {"train_per_class": 8, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},

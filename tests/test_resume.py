@@ -14,7 +14,8 @@ import torch
 from moe.errors import MoEError
 from moe.formats import safe_load
 from moe.models import MoEModel
-from moe.training import TrainConfig, train
+from moe.objectives import MoEObjective
+from moe.training import TrainConfig, fit
 
 from .conftest import ROOT
 
@@ -25,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     from moe.models import MoEModel
     from moe.runtime import seed_everything
     from moe.tasks import parse_task
-    from moe.training import TrainConfig, train
+    from moe.objectives import MoEObjective
+    from moe.training import TrainConfig, fit
     root, checkpoint, out = sys.argv[1:4]
     spec = parse_task({"name": "tiny", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
                        "teachers": [{"name": "a", "classes": [0, 1], "train": "a_tr.pth", "test": "a_te.pth"},
@@ -34,7 +36,7 @@ SCRIPT = textwrap.dedent("""
     data = prepare_task_data(spec, root, 0.25, seed=0)
     seed_everything(7)
     model = MoEModel(4, 2)
-    result = train(model, data.train, data.val, TrainConfig(num_epochs=6, batch_size=8, patience=99),
+    result = fit(model, MoEObjective(), data.train, data.val, TrainConfig(num_epochs=6, batch_size=8, patience=99),
                    data.mean, data.std, checkpoint=checkpoint)
     json.dump({"history": result.history, "best_epoch": result.best_epoch,
                "weight_sum": float(sum(v.double().sum() for v in result.best_state.values() if v.is_floating_point()))},
@@ -81,9 +83,9 @@ def _tiny():
 def test_changed_settings_start_fresh_and_say_so(tmp_path):
     train_set, val_set = _tiny()
     ckpt = tmp_path / "state.pth"
-    train(MoEModel(3, 3), train_set, val_set, TrainConfig(num_epochs=1, batch_size=8), [0.5] * 3, [0.25] * 3, checkpoint=ckpt)
+    fit(MoEModel(3, 3), MoEObjective(), train_set, val_set, TrainConfig(num_epochs=1, batch_size=8), [0.5] * 3, [0.25] * 3, checkpoint=ckpt)
     said = []
-    result = train(MoEModel(3, 3), train_set, val_set, TrainConfig(num_epochs=2, batch_size=8, lr=5e-4),
+    result = fit(MoEModel(3, 3), MoEObjective(), train_set, val_set, TrainConfig(num_epochs=2, batch_size=8, lr=5e-4),
                    [0.5] * 3, [0.25] * 3, checkpoint=ckpt, say=said.append)
     assert any("different settings; starting fresh" in s for s in said)
     assert result.resumed_from is None and len(result.history) == 2
@@ -94,4 +96,4 @@ def test_divergence_stops_with_epoch_and_term_and_keeps_checkpoint(tmp_path):
     ckpt = tmp_path / "state.pth"
     cfg = TrainConfig(num_epochs=6, batch_size=8, lr=1e9, weight_decay=0)
     with pytest.raises(MoEError, match=r"training diverged at epoch \d+: the (total|task|diversity|balance) loss is (nan|inf)"):
-        train(MoEModel(3, 3), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3, checkpoint=ckpt)
+        fit(MoEModel(3, 3), MoEObjective(), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3, checkpoint=ckpt)

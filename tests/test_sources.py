@@ -107,7 +107,7 @@ def test_cas771_refusal_says_how_to_place_by_hand(tmp_path, task_a):
         out.write_bytes(b"partial")
         raise OSError("Too many users have viewed or downloaded this file recently")
 
-    with pytest.raises(MoEError, match="download https://drive.google.com/file/d/.* by hand, then set 'source: archive'"):
+    with pytest.raises(MoEError, match="download https://drive.google.com/file/d/.* by hand, then use source 'archive'"):
         fetch(task_a, "cas771", tmp_path / "A", downloads=tmp_path / "dl", downloader=refused)
     assert not list((tmp_path / "dl").iterdir())  # no half-downloaded file left behind
 

@@ -1,18 +1,14 @@
 """Stage behaviour a user relies on: shipped teachers are used as they are; Ctrl-C saves and resumes."""
 
 import json
-import shutil
 import signal
 import subprocess
 import time
-
-import pytest
 
 from moe.checkpoints import save_model
 from moe.formats import safe_load
 from moe.models import TeacherCNN
 
-from .conftest import ROOT
 from .pipeline_repo import make_repo, run
 
 TINY = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1, "num_epochs": 10,

@@ -1,0 +1,44 @@
+"""Running a trained model: normalised batches in eval mode, logits (and gates), accuracy.
+
+Every figure of accuracy in the project comes from ``accuracy`` here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .data import normalize
+from .runtime import autocast
+
+
+def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256):
+    """Normalised channels_last batches of uint8 images on the model's device; the model in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    for start in range(0, len(images), batch_size):
+        yield normalize(images[start:start + batch_size], mean, std).to(device).contiguous(memory_format=torch.channels_last)
+
+
+def logits_and_gates(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A teacher returns logits; an MoE returns (logits, gates)."""
+    return outputs if isinstance(outputs, tuple) else (outputs, None)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256,
+            precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (and gates for an MoE) for uint8 images, in eval mode."""
+    logits, all_gates = [], []
+    for x in eval_batches(model, images, mean, std, batch_size):
+        with autocast(x.device, precision):
+            out, g = logits_and_gates(model(x))
+        if g is not None:
+            all_gates.append(g.float().cpu())
+        logits.append(out.float().cpu())
+    return torch.cat(logits), (torch.cat(all_gates) if all_gates else None)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of images whose top logit is their label (0..1)."""
+    return (logits.argmax(1) == labels).float().mean().item()

@@ -22,7 +22,7 @@ case "${1:-}" in
   demo)
     setup
     time dvc repro
-    dvc metrics show
+    moe summary
     echo "Plots: dvc plots show  (writes dvc_plots/index.html)"
     ;;
   test)

@@ -45,9 +45,9 @@ def routing_summary(spec: TaskSpec, gates: torch.Tensor, labels: torch.Tensor, d
     agreement = owners[top, labels].float().mean().item()
     entropy = -(gates * gates.clamp_min(1e-12).log()).sum(1).mean().item() / math.log(gates.shape[1])
     return {
-        "utilisation": {t.name: round(float(u), 4) for t, u in zip(spec.teachers, usage)},
-        "routing_agreement": round(agreement, 4),
+        "routing_agreement": round(100 * agreement, 2),  # percent, like every accuracy
         "routing_entropy": round(entropy, 4),
+        "utilisation": {t.name: round(float(u), 4) for t, u in zip(spec.teachers, usage)},
         "dead_experts": [t.name for t, u in zip(spec.teachers, usage) if u < dead_below],
     }
 
@@ -62,8 +62,8 @@ def gate_snapshot(model, split, mean, std, num_classes: int, precision: str = "f
 class RoutingAnalysis:
     contribution: torch.Tensor  # experts x classes, mean gate
     forced_accuracy: torch.Tensor  # experts x classes, % with all weight on one expert
-    summary: dict  # utilisation, routing agreement, entropy, dead experts
-    tables: dict  # both matrices by teacher and class name
+    summary: dict  # routing agreement, entropy, utilisation, dead experts
+    tables: dict  # utilisation, dead experts and both matrices by teacher and class name
     leads: dict[str, list[str]]  # teacher -> classes where its mean gate is the highest
 
 
@@ -72,10 +72,12 @@ def analyse_routing(spec: TaskSpec, predictions: dict) -> RoutingAnalysis:
     gates, labels = predictions["gates"], predictions["labels"]
     contribution = gate_contribution(gates, labels, spec.num_classes)
     forced = forced_expert_accuracy(predictions["expert_logits"], labels, spec.num_classes)
-    tables = {"contribution": {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
+    summary = routing_summary(spec, gates, labels)
+    tables = {"utilisation": summary["utilisation"], "dead_experts": summary["dead_experts"],
+              "contribution": {t.name: dict(zip(spec.class_names, [round(v, 4) for v in contribution[i].tolist()]))
                                for i, t in enumerate(spec.teachers)},
               "expert_accuracy": {t.name: dict(zip(spec.class_names, [round(v, 2) for v in forced[i].tolist()]))
                                   for i, t in enumerate(spec.teachers)}}
     leads = {t.name: [spec.class_names[c] for c in range(spec.num_classes) if contribution[:, c].argmax() == i]
              for i, t in enumerate(spec.teachers)}
-    return RoutingAnalysis(contribution, forced, routing_summary(spec, gates, labels), tables, leads)
+    return RoutingAnalysis(contribution, forced, summary, tables, leads)

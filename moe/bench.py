@@ -80,18 +80,23 @@ def step_rates(image_size: int, batch_size: int, precision: str, channels_last: 
     return {"train_img_s": batch_size / train_s, "infer_img_s": batch_size / infer_s}
 
 
-def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: float = 3.0) -> dict:
+def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: float = 3.0,
+              say=lambda s: None) -> dict:
+    """``say`` hears a line after each measurement: the whole run takes minutes."""
     device = pick_device()
     batch_sizes = batch_sizes or {32: 128, 64: 64}
     native_bf16 = bf16_is_fast(device)
     peaks = {"fp32_tflops": matmul_tflops(torch.float32, 2048, device, min_seconds)}
     # emulated bf16 is so slow that a small matmul tells enough
     peaks["bf16_tflops"] = matmul_tflops(torch.bfloat16, 2048 if native_bf16 else 256, device, min_seconds)
+    say(f"matmul peaks: fp32 {peaks['fp32_tflops'] * 1e3:.0f} GFLOP/s, bf16 {peaks['bf16_tflops'] * 1e3:.1f} GFLOP/s")
     rows = []
     for size in sizes:
         gflop = forward_gflop(size)
         fast = step_rates(size, batch_sizes[size], precision, True, device, min_seconds)
+        say(f"{size}x{size} fast path: train {fast['train_img_s']:.0f} img/s, inference {fast['infer_img_s']:.0f} img/s")
         ref = step_rates(size, batch_sizes[size], "fp32", False, device, min_seconds)
+        say(f"{size}x{size} reference: train {ref['train_img_s']:.0f} img/s, inference {ref['infer_img_s']:.0f} img/s")
         for name, rates in (("fast", fast), ("reference", ref)):
             achieved = rates["train_img_s"] * 3 * gflop  # backward costs about twice the forward
             rows.append({"image_size": size, "path": name, "precision": precision if name == "fast" else "fp32",

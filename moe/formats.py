@@ -58,6 +58,13 @@ def save_text(text: str, path: str | Path) -> None:
         tmp.write_text(text)
 
 
+def save_csv(rows: list[dict], path: str | Path) -> None:
+    """Rows of equal keys as CSV (the header from the first row); DVC plots read it."""
+    lines = [",".join(rows[0])] if rows else []
+    lines += [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in r.values()) for r in rows]
+    save_text("\n".join(lines) + "\n", path)
+
+
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:

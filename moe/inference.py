@@ -42,3 +42,29 @@ def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int =
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of images whose top logit is their label (0..1)."""
     return (logits.argmax(1) == labels).float().mean().item()
+
+
+def classify_files(model: nn.Module, files, image_size: int, mean, std, class_names, expert_names,
+                   top: int = 3) -> list[dict]:
+    """One row per file: its top classes with probabilities and each expert's gate weight, or the
+    reason it could not be read (the other files are classified all the same)."""
+    from .errors import MoEError
+    from .images import read_image
+
+    rows, images, readable = [], [], []
+    for f in files:
+        try:
+            images.append(read_image(f, image_size))
+            readable.append(len(rows))
+            rows.append({"image": str(f)})
+        except MoEError as e:
+            rows.append({"image": str(f), "error": str(e)})
+    if images:
+        logits, gates = predict(model, torch.stack(images), mean, std)
+        probs = logits.softmax(1)
+        for i, p, g in zip(readable, probs, gates):
+            best = p.topk(min(top, len(class_names)))
+            rows[i]["top"] = [{"class": class_names[c], "probability": round(v, 4)}
+                              for v, c in zip(best.values.tolist(), best.indices.tolist())]
+            rows[i]["gates"] = {name: round(w, 4) for name, w in zip(expert_names, g.tolist())}
+    return rows

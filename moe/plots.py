@@ -20,7 +20,9 @@ def _save(fig, path: str | Path) -> None:
 
 
 def heatmap(matrix, row_labels, col_labels, title, path, fmt="{:.2f}", cmap="viridis", vmax=None,
-            xlabel="class", ylabel="expert"):
+            xlabel="class", ylabel="expert", separators: list[int] = (), hide_zero: bool = False):
+    """Values in cells; ``separators``: positions of lines between groups (teachers' classes), both axes
+    when the matrix is square."""
     m = np.asarray(matrix, dtype=float)
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(col_labels) + 2.5), max(2.6, 0.6 * len(row_labels) + 1.6)))
     im = ax.imshow(m, cmap=cmap, aspect="auto", vmin=0, vmax=vmax if vmax is not None else max(m.max(), 1e-9))
@@ -29,10 +31,16 @@ def heatmap(matrix, row_labels, col_labels, title, path, fmt="{:.2f}", cmap="vir
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    hi = np.nanmax(m) if m.size else 1
     for (r, c), v in np.ndenumerate(m):
+        if hide_zero and v == 0:
+            continue
+        red, green, blue, _ = im.cmap(im.norm(v))  # dark text on light cells, light on dark
         ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
-                color="black" if v > 0.6 * hi else "white")
+                color="black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white")
+    for b in separators:
+        ax.axvline(b - 0.5, color="#d62728", linewidth=1.2)
+        if m.shape[0] == m.shape[1]:
+            ax.axhline(b - 0.5, color="#d62728", linewidth=1.2)
     fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
     _save(fig, path)
 
@@ -51,23 +59,28 @@ def per_class_bars(per_class: dict, title: str, path):
     _save(fig, path)
 
 
-def learning_curves(history: list[dict], title: str, path):
+def learning_curves(history: list[dict], expert_names: list[str], title: str, path):
+    """Loss (cross-entropy on both splits, like for like; the MoE's whole training objective dashed),
+    accuracy, and for an MoE the gating temperature and each expert's mean gate."""
     epochs = [h["epoch"] for h in history]
     has_gates = "temperature" in history[0] if history else False
     fig, grid = plt.subplots(2 if has_gates else 1, 2, figsize=(9, 6.4 if has_gates else 3.4), squeeze=False)
     axes = grid.flatten()
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
-    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+    train_ce = "task_loss" if "task_loss" in history[0] else "train_loss"
+    axes[0].plot(epochs, [h[train_ce] for h in history], label="train, cross-entropy")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation, cross-entropy")
+    if train_ce != "train_loss":
+        axes[0].plot(epochs, [h["train_loss"] for h in history], "--", color="gray",
+                     label="train, whole objective (+ diversity, balance)")
     axes[0].set_title("loss")
-    axes[1].plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
-    axes[1].plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    axes[1].plot(epochs, [h["train_accuracy"] for h in history], label="train")
+    axes[1].plot(epochs, [h["val_accuracy"] for h in history], label="validation")
     axes[1].set_title("accuracy (%)")
     if has_gates:
         axes[2].plot(epochs, [h["temperature"] for h in history], color="#C44E52")
         axes[2].set_title("gating temperature")
-        usage_keys = sorted(k for k in history[0] if k.startswith("expert_usage_"))
-        for k in usage_keys:
-            axes[3].plot(epochs, [h[k] for h in history], label=f"expert {k.rsplit('_', 1)[1]}")
+        for i, name in enumerate(expert_names):
+            axes[3].plot(epochs, [h[f"expert_usage_{i + 1}"] for h in history], label=f"{i + 1} {name}")
         axes[3].set_title("mean gate per expert")
         axes[3].set_ylim(0, 1)
         axes[3].legend(fontsize=7)
@@ -79,6 +92,20 @@ def learning_curves(history: list[dict], title: str, path):
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def history_rows(history: list[dict], expert_names: list[str]) -> list[dict]:
+    """Per-epoch figures under names a legend can show, for DVC's interactive plots (x: epoch)."""
+    rows = []
+    for h in history:
+        row = {"epoch": h["epoch"], "train accuracy": h["train_accuracy"], "validation accuracy": h["val_accuracy"],
+               "train cross-entropy": h.get("task_loss", h["train_loss"]), "validation cross-entropy": h["val_loss"]}
+        if "temperature" in h:
+            row.update({"diversity": h["diversity_loss"], "balance": h["balance_loss"], "temperature": h["temperature"]})
+            row.update({f"gate {i + 1} {name}": h[f"expert_usage_{i + 1}"] for i, name in enumerate(expert_names)})
+        row["learning rate"] = h["lr"]
+        rows.append(row)
+    return rows
 
 
 def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, path, cols: int = 5):

@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
-from .formats import file_digest
+from .data import ORIGIN_FILE
+from .formats import file_digest, save_json
 from .params import SOURCES
 from .tasks import TaskSpec
 
@@ -207,8 +208,16 @@ def _build_into(out_dir: Path, build):
 def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | None = None,
           downloads: str | Path = "downloads", demo_train: int = 100, demo_test: int = 20, seed: int = 0,
           downloader=None) -> dict:
-    """Produce the task's archive-layout folder at ``out_dir``; return a short summary."""
-    out_dir = Path(out_dir)
+    """Produce the task's archive-layout folder at ``out_dir``, with a note of where it came from
+    (``moe.data.data_origin`` reads it: demo results say they are demo results); return a summary."""
+    summary = _fetch(spec, source, Path(out_dir), archive=archive, downloads=downloads, demo_train=demo_train,
+                     demo_test=demo_test, seed=seed, downloader=downloader)
+    save_json({"source": source}, Path(out_dir) / ORIGIN_FILE)
+    return summary
+
+
+def _fetch(spec: TaskSpec, source: str, out_dir: Path, *, archive, downloads, demo_train, demo_test, seed,
+           downloader) -> dict:
     if source == "demo":
         summary = _build_into(out_dir, lambda staging: generate_demo_archive(spec, staging, demo_train, demo_test, seed))
         return {"source": "demo", **summary}

@@ -58,6 +58,18 @@ class TaskSpec:
         """Teachers (by position) that hold a class; a shared class has more than one."""
         return [i for i, t in enumerate(self.teachers) if label_id in t.class_ids]
 
+    def group_bounds(self) -> list[int]:
+        """Class positions where one teacher's block ends, when each teacher's classes sit together in
+        the output order (Task A); [] when the groups interleave or overlap (Task B)."""
+        bounds, position = [], 0
+        for t in self.teachers:
+            block = set(self.class_ids[position:position + len(t.class_ids)])
+            if block != set(t.class_ids):
+                return []
+            position += len(t.class_ids)
+            bounds.append(position)
+        return bounds[:-1]
+
     def owner_matrix(self):
         """experts x classes, 1 where teacher i was trained on class c (for routing agreement)."""
         return [[1 if cid in t.class_ids else 0 for cid in self.class_ids] for t in self.teachers]

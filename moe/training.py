@@ -48,16 +48,17 @@ class TrainConfig:
 
 
 class Progress(Protocol):
+    """What a person watching sees: a bar within the epoch, a line after it (``record``: its figures)."""
     def start_epoch(self, epoch: int, num_epochs: int, num_batches: int) -> None: ...
     def advance(self, loss: float, accuracy: float) -> None: ...
-    def end_epoch(self) -> None: ...
+    def end_epoch(self, record: dict) -> None: ...
 
 
 @dataclass
 class TrainResult:
     best_state: dict
     best_epoch: int
-    best_val_accuracy: float
+    best_val_accuracy: float  # percent, as every accuracy in the project
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     resumed_from: int | None = None
@@ -148,16 +149,15 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
                 sums[name] = sums.get(name, 0.0) + value.item() * n
             if progress:
                 progress.advance(step.loss.item(), correct / n)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
         scheduler.step()
 
         val_logits, _ = predict(model, val_set.images, mean, std, precision=cfg.precision)
-        val_acc = accuracy(val_logits, val_set.labels)
+        val_acc = 100.0 * accuracy(val_logits, val_set.labels)
         seen = max(sums["seen"], 1)
-        record = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_accuracy": sums["correct"] / seen,
-                  "val_loss": F.cross_entropy(val_logits, val_set.labels).item(), "val_accuracy": val_acc,
-                  "lr": optimizer.param_groups[0]["lr"]}
-        # interned names: one string object for every epoch's key, so the pickled history is the same bytes
-        record.update({sys.intern(f"{name}_loss"): sums[name] / seen for name in sums if name not in ("loss", "correct", "seen")})
+        record = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_accuracy": 100.0 * sums["correct"] / seen,
+                  "val_loss": F.cross_entropy(val_logits, val_set.labels).item(), "val_accuracy": val_acc, "lr": lr}
+        record.update({f"{name}_loss": sums[name] / seen for name in sums if name not in ("loss", "correct", "seen")})
         record.update(objective.epoch_figures())
         if val_acc > best_acc:
             best_acc, best_epoch, stale = val_acc, epoch + 1, 0
@@ -165,9 +165,10 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         else:
             stale += 1
         record["best_val_accuracy"] = best_acc
-        history.append(record)
+        # one string object per key for every epoch, resumed or not: the saved history is the same bytes
+        history = [{sys.intern(k): v for k, v in r.items()} for r in history + [record]]
         if progress:
-            progress.end_epoch()
+            progress.end_epoch(record)
         if checkpoint:
             save_torch({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

@@ -8,7 +8,7 @@ from moe.evaluation import load_predictions
 from moe.formats import save_json
 from moe.plots import heatmap
 
-from .common import TASK_OPTION, Paths, console, stage, task_spec
+from .common import TASK_OPTION, Paths, console, heading, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -22,21 +22,21 @@ def analyze_command(task: str = TASK_OPTION):
     spec = task_spec(task)
     paths = Paths(spec.name)
     routing = analyse_routing(spec, load_predictions(paths.predictions, spec.num_experts, spec.num_classes))
-    save_json(routing.summary, paths.metrics / f"{spec.name}_routing.json")
+    summary = routing.summary  # DVC metrics: the two headline figures; the rest is in expert_tables.json
+    save_json({k: summary[k] for k in ("routing_agreement", "routing_entropy")}, paths.metrics / f"{spec.name}_routing.json")
     save_json(routing.tables, paths.plots / "expert_tables.json")
     experts = [f"{i + 1} {t.name}" for i, t in enumerate(spec.teachers)]
-    heatmap(routing.contribution, experts, spec.class_names, f"Task {spec.name}: mean gate weight per class",
+    heatmap(routing.contribution, experts, spec.class_names, f"{heading(spec)}: mean gate weight per class (test set)",
             paths.plots / "expert_contribution.png", vmax=1.0)
     heatmap(routing.forced_accuracy, experts, spec.class_names,
-            f"Task {spec.name}: accuracy (%) with all weight on one expert",
+            f"{heading(spec)}: accuracy (%) with all weight on one expert (test set)",
             paths.plots / "expert_accuracy.png", fmt="{:.0f}", vmax=100.0, cmap="magma")
 
-    table = Table(title=f"Task {spec.name}: routing")
+    table = Table(title=f"{heading(spec)}: routing on the test set")
     for col in ("expert", "utilisation", "classes it leads"):
         table.add_column(col)
     for i, t in enumerate(spec.teachers):
-        table.add_row(experts[i], f"{routing.summary['utilisation'][t.name]:.2f}", ", ".join(routing.leads[t.name]) or "-")
+        table.add_row(experts[i], f"{summary['utilisation'][t.name]:.2f}", ", ".join(routing.leads[t.name]) or "-")
     console.print(table)
-    summary = routing.summary
-    console.print(f"routing agreement {summary['routing_agreement']:.1%}, entropy {summary['routing_entropy']:.2f}, "
+    console.print(f"routing agreement {summary['routing_agreement']:.1f}%, entropy {summary['routing_entropy']:.2f}, "
                   f"dead experts: {', '.join(summary['dead_experts']) or 'none'}")

@@ -22,7 +22,7 @@ def bench_command(precision: str = typer.Option("auto", help="auto, bf16 or fp32
     """Training and inference images/s at 32x32 and 64x64, against a plain fp32 eager reference."""
     resolved = resolve_precision(precision, pick_device())
     console.print(f"benchmarking ({resolved}); each figure is timed for at least {seconds:g} s ...")
-    result = run_bench(resolved, min_seconds=seconds)
+    result = run_bench(resolved, min_seconds=seconds, say=lambda line: console.print(line, markup=False))
     save_json(result, out)
     peaks = result["matmul_peaks"]
     table = Table(title=f"moe bench on {result['device']} ({result['cpu_capability']}, {result['threads']} threads); "

@@ -6,11 +6,13 @@ Commands load lazily: ``moe fetch`` imports the fetch stage and what it needs, n
 
 import importlib
 
-import click
+import typer
+import typer.core
 import typer.main
 
 # name -> one-line help, in pipeline order; the module stages/<name>.py holds the command
 COMMANDS = {
+    "check": "Validate the whole params.yaml (dvc repro runs this before any stage).",
     "fetch": "Download, unpack or generate the task's data (and any shipped checkpoints).",
     "pretrain": "Train (or take from the source) the task's teachers and score each on its own classes.",
     "merge": "Initialise the MoE from the teachers: averaged backbone, one expert per teacher, fresh router.",
@@ -18,29 +20,41 @@ COMMANDS = {
     "evaluate": "Test a trained MoE once on the held-out test set (or any checkpoint with --checkpoint).",
     "analyze": "Which expert serves which class, and how each expert does alone.",
     "report": "Write reports/TASK.md: tables and pictures of one task's results.",
+    "summary": "The headline figures of every task, in one table that fits 80 columns.",
     "predict": "Classify image files with a trained MoE and show which experts it asked.",
     "bench": "Training and inference images/s on this machine against a plain fp32 reference.",
 }
 
 
-class LazyGroup(click.Group):
+MODULE_OF = {"summary": "report"}  # commands that live in another command's module
+
+
+class LazyGroup(typer.core.TyperGroup):
     def list_commands(self, ctx):
         return list(COMMANDS)
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"stages.{name}")
-        return typer.main.get_command(module.app)
+        module = importlib.import_module(f"stages.{MODULE_OF.get(name, name)}")
+        command = typer.main.get_command(module.app)
+        commands = getattr(command, "commands", None)  # a module with several commands gives a group
+        return commands[name] if commands else command
 
     def format_commands(self, ctx, formatter):
         with formatter.section("Commands"):
             formatter.write_dl(list(COMMANDS.items()))
 
 
-app = LazyGroup(name="moe", no_args_is_help=True,
-                help="Merge separately trained teacher CNNs into one Mixture-of-Experts model. Stages run in this "
-                     "order: fetch, pretrain, merge, train, evaluate, analyze, report (dvc repro runs them all).")
+app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Merge separately trained teacher CNNs into one Mixture-of-Experts model. Stages run in this "
+                       "order: check, fetch, pretrain, merge, train, evaluate, analyze, report (dvc repro runs them all).")
+
+
+@app.callback()
+def main():
+    """Merge separately trained teacher CNNs into one Mixture-of-Experts model."""
+
 
 if __name__ == "__main__":
     app()

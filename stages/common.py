@@ -6,6 +6,7 @@ import functools
 import inspect
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -13,18 +14,26 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from moe.errors import MissingFile, MoEError
 from moe.params import SCHEMA, load_params
 from moe.tasks import TaskSpec, load_task
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False)  # progress, messages, tables about the work done
+stdout = Console(highlight=False)  # what a command answers (predict, summary): stdout, to pipe or save
 TASKS_DIR = Path("tasks")
 
 
 TASK_OPTION = typer.Option(..., "--task", "-t", help="task name (tasks/NAME.yaml) or path of a task spec YAML")
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="parameter file")
+
+
+def heading(spec: TaskSpec) -> str:
+    """"Task A", or "Task A (demo data)" where the data is generated: demo figures must say so."""
+    from moe.data import data_origin
+
+    return f"Task {spec.name}" + (" (demo data)" if data_origin(Paths(spec.name).data) == "demo" else "")
 
 
 def task_spec(name: str) -> TaskSpec:
@@ -103,6 +112,8 @@ class Paths:
         self.train_state = self.checkpoints / "train_state.pth"  # resumable state while train runs
         self.live = Path("dvclive") / task
         self.plots = Path("plots") / task
+        self.analysis = self.plots / "analysis"  # expert heatmaps during training
+        self.history = self.plots / "history.csv"  # per-epoch figures for the plots page
         self.metrics = Path("metrics")
 
     def model(self, model_name: str) -> Path:
@@ -149,37 +160,65 @@ def quiet() -> bool:
     return bool(os.environ.get("CI")) or not sys.stderr.isatty()
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
 class RichProgress:
-    """A bar per epoch with live loss and accuracy; silent under CI or without a terminal."""
+    """A bar within each epoch (on a terminal) and one line after each epoch that stays on screen and
+    shows when piped: losses, accuracies, the epoch's seconds and the time left for the whole run."""
+
+    active: list["RichProgress"] = []  # bars to close on Ctrl-C
 
     def __init__(self, label: str):
         self.label = label
         self.bar = None
         self.task = None
-        self.loss = self.acc = 0.0
-        self.n = 0
+        self.epoch_seconds: list[float] = []
 
     def start_epoch(self, epoch, num_epochs, num_batches):
+        self.epoch, self.num_epochs, self.num_batches = epoch, num_epochs, num_batches
         self.n, self.loss, self.acc = 0, 0.0, 0.0
+        self.started = time.perf_counter()
         if quiet():
             return
         self.bar = Progress(TextColumn(f"{self.label} epoch {epoch + 1}/{num_epochs}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}"),
-                            TimeRemainingColumn(), console=console, transient=True)
+                            TextColumn("{task.fields[figures]}"), TextColumn("run left {task.fields[left]}"),
+                            console=console, transient=True)
         self.bar.start()
-        self.task = self.bar.add_task("", total=num_batches, loss=0.0, acc=0.0)
+        RichProgress.active.append(self)
+        self.task = self.bar.add_task("", total=num_batches, figures="loss -  acc -", left="-")
+
+    def _run_left(self, done_in_epoch: float) -> float:
+        per_epoch = (sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds
+                     else (time.perf_counter() - self.started) / max(done_in_epoch, 1e-9))
+        in_epoch = per_epoch * (1 - done_in_epoch)
+        return in_epoch + per_epoch * (self.num_epochs - self.epoch - 1)
 
     def advance(self, loss, accuracy):
         self.n += 1
         self.loss += (loss - self.loss) / self.n
         self.acc += (accuracy - self.acc) / self.n
         if self.bar:
-            self.bar.update(self.task, advance=1, loss=self.loss, acc=self.acc)
+            self.bar.update(self.task, advance=1, figures=f"loss {self.loss:.3f}  acc {self.acc:.1%}",
+                            left=_clock(self._run_left(self.n / self.num_batches)))
 
-    def end_epoch(self):
+    def stop(self):
         if self.bar:
             self.bar.stop()
             self.bar = None
+            RichProgress.active.remove(self)
+
+    def end_epoch(self, record: dict):
+        self.stop()
+        self.epoch_seconds.append(time.perf_counter() - self.started)
+        terms = [f"{k[:-5]} {v:.3f}" for k, v in record.items() if k.endswith("_loss") and k not in ("train_loss", "val_loss")]
+        line = (f"{self.label} epoch {record['epoch']}/{self.num_epochs}  loss {record['train_loss']:.3f}"
+                + (f" ({', '.join(terms)})" if terms else "")
+                + f"  train {record['train_accuracy']:.1f}%  val {record['val_accuracy']:.1f}%"
+                + f"  {self.epoch_seconds[-1]:.1f} s  left {_clock(self._run_left(1.0))}")
+        console.print(line, soft_wrap=True, markup=False)
 
 
 def say(msg: str) -> None:
@@ -209,6 +248,8 @@ def stage(fn):
             console.print(f"[bold red]error:[/] {escape(str(e) + _hint(e))}", soft_wrap=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
+            for bar in list(RichProgress.active):
+                bar.stop()
             console.print("[yellow]interrupted[/]: the last finished epoch is saved; run the same command "
                           "(or dvc repro) again to resume")
             raise typer.Exit(130)

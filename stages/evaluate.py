@@ -6,11 +6,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from moe.evaluation import evaluate_model, save_predictions
+from moe.evaluation import confusion_matrix, evaluate_model, save_predictions
 from moe.formats import save_json
-from moe.plots import learning_curves, per_class_bars, sample_grid
+from moe.plots import heatmap, learning_curves, per_class_bars, sample_grid
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -29,25 +29,34 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     spec = task_spec(task)
     paths = Paths(spec.name)
     result = evaluate_model(spec, checkpoint or paths.model(p["model_name"]), paths.data, p["seed"])
-    metrics_file = (out / "metrics.json") if checkpoint else paths.metrics / f"{spec.name}.json"
-    plot_dir = out if checkpoint else paths.plots
-    report = result.report
-
-    save_json(report, metrics_file)
-    save_predictions(result.predictions, result.test.labels, plot_dir / "test_predictions.pth" if checkpoint else paths.predictions)
-    save_json(result.confusion, plot_dir / "confusion.json")
-    per_class_bars(report["per_class"], f"Task {spec.name}: test accuracy per class ({report['accuracy']:.1f}% overall)",
+    report, title = result.report, heading(spec)
+    if checkpoint:  # one file with everything, beside the plots
+        plot_dir = out
+        save_json(report, out / "metrics.json")
+        save_predictions(result.predictions, result.test.labels, out / "test_predictions.pth")
+    else:  # DVC metrics stay a few numbers; the per-class figures are a plot's data
+        plot_dir = paths.plots
+        save_json({"accuracy": report["accuracy"], "images": report["images"]}, paths.metrics / f"{spec.name}.json")
+        save_json(report["per_class"], paths.plots / "per_class.json")
+        save_predictions(result.predictions, result.test.labels, paths.predictions)
+    heatmap(confusion_matrix(spec.num_classes, result.predictions["logits"], result.test.labels), spec.class_names,
+            spec.class_names, f"{title}: confusion matrix, test set (images)", plot_dir / "confusion.png",
+            fmt="{:.0f}", cmap="Blues", xlabel="predicted class", ylabel="true class", separators=spec.group_bounds(),
+            hide_zero=True)
+    per_class_bars(report["per_class"], f"{title}: test accuracy per class ({report['accuracy']:.1f}% overall)",
                    plot_dir / "per_class_accuracy.png")
     if result.history:
-        learning_curves(result.history, f"Task {spec.name}: training", plot_dir / "learning_curves.png")
+        learning_curves(result.history, [t.name for t in spec.teachers], f"{title}: training",
+                        plot_dir / "learning_curves.png")
     sample_grid(result.test.images[result.samples], result.sample_rows, [t.name for t in spec.teachers],
-                f"Task {spec.name}: sample test predictions", plot_dir / "sample_predictions.png")
+                f"{title}: sample test predictions", plot_dir / "sample_predictions.png")
 
-    table = Table(title=f"Task {spec.name}: {report['accuracy']:.2f}% on {report['images']} test images")
+    table = Table(title=f"{title}: {report['accuracy']:.2f}% of {report['images']} test images")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
     for name, acc in report["per_class"].items():
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
     console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}")
-    console.print(f"written {metrics_file} and plots in {plot_dir}")
+    console.print(f"written {out / 'metrics.json' if checkpoint else paths.metrics / (spec.name + '.json')} "
+                  f"and plots in {plot_dir}")

@@ -1,18 +1,19 @@
 """predict: classify image files with a trained MoE and show which experts it asked."""
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
-import torch
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moe.checkpoints import load_moe
+from moe.data import data_origin
 from moe.evaluation import input_normalisation
-from moe.images import read_image
-from moe.inference import predict
+from moe.inference import classify_files
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, stdout, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -23,23 +24,36 @@ app = typer.Typer(add_completion=False)
 def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG files, any size"),
                     task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                     checkpoint: Optional[Path] = typer.Option(None, help="MoE checkpoint (default: the pipeline's)"),
-                    top: int = typer.Option(3, min=1, help="how many classes to show per image"), *, p: dict):
-    """Top classes with probabilities, and the gate weight given to each expert."""
+                    top: int = typer.Option(3, min=1, help="how many classes to show per image"),
+                    as_json: bool = typer.Option(False, "--json", help="print one JSON list instead of a table"),
+                    *, p: dict):
+    """Top classes with probabilities, and the gate weight given to each expert: one row per image on
+    stdout. An unreadable file is reported and the others are still classified (exit code 1 then)."""
     spec = task_spec(task)
     paths = Paths(spec.name)
     model_path = checkpoint or paths.model(p["model_name"])
     model = load_moe(model_path, spec)
     mean, std = input_normalisation(spec, model_path, paths.data)
-    batch = torch.stack([read_image(p, spec.image_size) for p in images])
-    logits, gates = predict(model, batch, mean, std)
-    probs = logits.softmax(1)
-    table = Table(title=f"Task {spec.name} predictions ({model_path})")
-    table.add_column("image")
-    table.add_column(f"top {top}")
-    for t in spec.teachers:
-        table.add_column(f"gate {t.name}", justify="right")
-    for path, p, g in zip(images, probs, gates):
-        best = p.topk(min(top, spec.num_classes))
-        guesses = ", ".join(f"{spec.class_names[i]} {v:.0%}" for v, i in zip(best.values.tolist(), best.indices.tolist()))
-        table.add_row(path.name, guesses, *[f"{w:.2f}" for w in g.tolist()])
-    console.print(table)
+    if checkpoint is None and data_origin(paths.data) == "demo":
+        console.print("[yellow]warning:[/] this model was trained on demo data (generated shapes with the task's class "
+                      "names): on real photos its answers mean nothing")
+    experts = [t.name for t in spec.teachers]
+    rows = classify_files(model, images, spec.image_size, mean, std, spec.class_names, experts, top)
+    if as_json:
+        stdout.print_json(json.dumps(rows))
+    else:
+        table = Table(title=f"Task {spec.name}: predictions of {model_path}", title_justify="left")
+        table.add_column("image")
+        table.add_column(f"top {top}")
+        for name in experts:
+            table.add_column(f"gate {name}", justify="right")
+        for r in rows:
+            if "error" not in r:
+                guesses = ", ".join(f"{g['class']} {g['probability']:.0%}" for g in r["top"])
+                table.add_row(Path(r["image"]).name, guesses, *[f"{w:.2f}" for w in r["gates"].values()])
+        stdout.print(table)
+    failed = [r for r in rows if "error" in r]
+    for r in failed:
+        console.print(f"[bold red]error:[/] {escape(r['error'])}", soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)

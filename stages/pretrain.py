@@ -28,5 +28,6 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
         save_model(paths.teachers / f"teacher_{i + 1}.pth", teacher.model, mean, std, t.local_order,
                    [spec.name_of(c) for c in t.local_order])
-    save_json({t.name: {"accuracy": round(teacher.accuracy, 2), "origin": teacher.origin}
-               for t, teacher in zip(spec.teachers, teachers)}, paths.metrics / f"{spec.name}_teachers.json")
+    save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, paths.teachers / "origins.json")
+    save_json({t.name: round(teacher.accuracy, 2) for t, teacher in zip(spec.teachers, teachers)},
+              paths.metrics / f"{spec.name}_teachers.json")  # percent, on each teacher's own classes

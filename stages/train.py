@@ -1,4 +1,4 @@
-"""train: train the merged MoE; log every epoch with DVCLive; resume after an interruption."""
+"""train: train the merged MoE; a line per epoch, DVCLive logs, expert heatmaps; resume after an interruption."""
 
 from pathlib import Path
 
@@ -7,12 +7,14 @@ import typer
 from moe.analysis import gate_snapshot
 from moe.checkpoints import load_moe, save_model
 from moe.data import prepare_task_data
+from moe.formats import save_csv
 from moe.objectives import MoEObjective
-from moe.plots import heatmap
+from moe.plots import heatmap, history_rows
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, fit
 
-from .common import PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, is_rank_zero, reads, say, stage, task_spec
+from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, heading, is_rank_zero, reads, say, stage,
+                     task_spec)
 
 app = typer.Typer(add_completion=False)
 
@@ -35,8 +37,9 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     model = load_moe(paths.merged, spec, p["gate_noise_std"]).to(device)
     settings = {"task": spec.name, "val_fraction": p["val_fraction"], "gate_noise_std": p["gate_noise_std"],
                 "merged": paths.merged.stat().st_size}
-    analysis_dir = paths.plots / "analysis"
-    expert_names = [f"{i + 1} {t.name}" for i, t in enumerate(spec.teachers)]
+    teachers = [t.name for t in spec.teachers]
+    experts = [f"{i + 1} {name}" for i, name in enumerate(teachers)]
+    history = []
 
     live_logger = Live(dir=str(paths.live), save_dvc_exp=False, dvcyaml=None, report=None) if is_rank_zero() else NullLive()
     with live_logger as live:
@@ -44,12 +47,14 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
             for key, value in record.items():
                 if key != "epoch":
                     live.log_metric(key, value)
+            history.append(record)
+            save_csv(history_rows(history, teachers), paths.history)  # the plots page follows the run
             epoch = record["epoch"]
             if current_model is not None and epoch % p["expert_analysis_interval"] == 0:
                 snapshot = gate_snapshot(current_model, data.val, data.mean, data.std, spec.num_classes, cfg.precision)
-                heatmap(snapshot, expert_names, spec.class_names,
-                        f"Task {spec.name}: mean gate weight per class, epoch {epoch}",
-                        analysis_dir / f"contribution_epoch_{epoch:03d}.png")
+                heatmap(snapshot, experts, spec.class_names,
+                        f"{heading(spec)}: mean gate weight per class (validation), epoch {epoch}",
+                        paths.analysis / f"contribution_epoch_{epoch:03d}.png")
             live.next_step()
 
         result = fit(model, MoEObjective.from_params(p), data.train, data.val, cfg, data.mean, data.std,
@@ -61,6 +66,6 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     save_model(paths.model(p["model_name"]), model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names,
                history=result.history, best_epoch=result.best_epoch)
     paths.train_state.unlink(missing_ok=True)
-    analysis_dir.mkdir(parents=True, exist_ok=True)
-    say(f"task {spec.name}: best validation accuracy {100 * result.best_val_accuracy:.1f}% at epoch "
+    paths.analysis.mkdir(parents=True, exist_ok=True)
+    say(f"task {spec.name}: best validation accuracy {result.best_val_accuracy:.1f}% at epoch "
         f"{result.best_epoch}; saved {paths.model(p['model_name'])}")

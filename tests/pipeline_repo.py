@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACKED = ["moe", "stages", "tasks", "metrics", "plots", "reports", "dvc.yaml", "params.yaml", "pyproject.toml", ".gitignore"]
+TRACKED = ["moe", "stages", "tasks", "metrics", "plots", "reports", "checked", "dvc.yaml", "params.yaml", "pyproject.toml",
+           ".gitignore"]
 
 
 def run(cmd, cwd, env, timeout=1800):

@@ -63,12 +63,12 @@ def test_routing_summary_agreement_entropy_dead(task_b):
     owners = torch.tensor(task_b.owner_matrix(), dtype=torch.float).T  # classes x experts
     gates = owners / owners.sum(1, keepdim=True)  # each class split among its owners
     summary = routing_summary(task_b, gates, labels)
-    assert summary["routing_agreement"] == 1.0
+    assert summary["routing_agreement"] == 100.0
     onehot = torch.zeros(n, 3)
     onehot[:, 0] = 1
     bad = routing_summary(task_b, onehot, labels)
     assert bad["routing_entropy"] == 0.0 and bad["dead_experts"] == ["african_animals", "canidae"]
-    assert bad["routing_agreement"] == round(5 / 12, 4)  # teacher 1 owns 5 of the 12 classes
+    assert bad["routing_agreement"] == round(100 * 5 / 12, 2)  # teacher 1 owns 5 of the 12 classes
 
 
 def test_bf16_fast_path_matches_fp32_reference_logits():

@@ -54,8 +54,12 @@ def closure(entry: Path) -> set[Path]:
     return seen
 
 
+def body(stage: dict) -> dict:
+    return stage.get("do", stage)  # a foreach stage's definition is under "do"
+
+
 def stage_command(stage: dict) -> str:
-    return stage["do"]["cmd"].split()[1]  # "moe <command> --task ${item}"
+    return body(stage)["cmd"].split()[1]  # "moe <command> --task ${item}"
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINE))
@@ -63,7 +67,7 @@ def test_every_imported_module_is_a_dep(name):
     stage = PIPELINE[name]
     command = stage_command(stage)
     needed = closure(ROOT / "stages" / "cli.py") | closure(ROOT / "stages" / f"{command}.py")
-    deps = [ROOT / d for d in stage["do"].get("deps", [])]
+    deps = [ROOT / d for d in body(stage).get("deps", [])]
     missing = sorted(str(f.relative_to(ROOT)) for f in needed
                      if not any(f == d or d in f.parents for d in deps))
     assert not missing, f"dvc.yaml stage '{name}' imports {missing} but does not list them as deps"
@@ -73,11 +77,18 @@ def test_every_imported_module_is_a_dep(name):
 def test_params_are_exactly_what_the_stage_reads(name):
     stage = PIPELINE[name]
     command = importlib.import_module(f"stages.{stage_command(stage)}")
-    declared = next(getattr(c.callback, "reads", ()) for c in command.app.registered_commands)
-    assert sorted(stage["do"].get("params", [])) == sorted(declared)
+    declared = next(getattr(c.callback, "reads", ()) for c in command.app.registered_commands
+                    if c.name == stage_command(stage))
+    assert sorted(body(stage).get("params", [])) == sorted(declared)
 
 
 def test_the_check_finds_an_indirect_import():
     # train imports moe.training, which imports moe.inference: the closure must see it
     assert ROOT / "moe" / "inference.py" in closure(ROOT / "stages" / "train.py")
     assert ROOT / "moe" / "__init__.py" in closure(ROOT / "stages" / "train.py")
+
+
+def test_every_stage_waits_for_the_params_check():
+    for name, stage in PIPELINE.items():
+        if name != "check":
+            assert "checked/params.txt" in body(stage)["deps"], name

@@ -209,7 +209,7 @@ def test_predictions_file_of_wrong_shape_or_kind_names_the_file(tmp_path):
 
 
 def test_stage_adds_which_command_makes_a_missing_input(tmp_path, monkeypatch):
-    from click.testing import CliRunner
+    from typer.testing import CliRunner
 
     from stages.cli import app
 

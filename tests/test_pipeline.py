@@ -22,9 +22,13 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for task, classes in (("A", 15), ("B", 12)):
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
-        assert 0 <= metrics["accuracy"] <= 100 and len(metrics["per_class"]) == classes
+        assert 0 <= metrics["accuracy"] <= 100 and set(metrics) == {"accuracy", "images"}
+        assert len(json.loads((repo / "plots" / task / "per_class.json").read_text())) == classes
         assert (repo / "plots" / task / "expert_contribution.png").stat().st_size > 1000
-        assert len(json.loads((repo / "plots" / task / "confusion.json").read_text())) == classes * 3
+        assert (repo / "plots" / task / "confusion.png").stat().st_size > 1000
+        history = (repo / "plots" / task / "history.csv").read_text().splitlines()
+        assert history[0].startswith("epoch,train accuracy,validation accuracy") and len(history) == 1 + 2
+        assert "(demo data)" in (repo / "reports" / f"{task}.md").read_text().splitlines()[0]
     assert not (repo / "checkpoints" / "A" / "train_state.pth").exists()  # removed once training completes
 
     second = run(["dvc", "repro"], repo, env)
@@ -42,6 +46,19 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
     assert after == before
     # every output's hash, data files, checkpoints and plots included, is the same as the first time
     assert (repo / "dvc.lock").read_text() == lock_before
+
+    # a bad value stops dvc repro in the check stage, before DVC removes any output to rerun a stage
+    data_files = sorted(p.name for p in (repo / "data" / "A").rglob("*"))
+    for bad, message in (("source: demo", "params.yaml: parameter 'source' = 'nonsense' is out of range"),
+                         ("balance_weight: 0.5", "params.yaml: unknown parameter 'balance_wieght' (did you mean "
+                                                 "'balance_weight'?)")):
+        params = (repo / "params.yaml").read_text()
+        (repo / "params.yaml").write_text(params.replace(bad, "source: nonsense" if "source" in bad else
+                                                         "balance_wieght: 0.5"))
+        result = run(["dvc", "repro"], repo, env)
+        assert result.returncode != 0 and message in " ".join((result.stdout + result.stderr).split())
+        assert sorted(p.name for p in (repo / "data" / "A").rglob("*")) == data_files
+        (repo / "params.yaml").write_text(params)
 
 
 def test_bad_parameter_fails_before_work_with_one_line(tiny_repo):

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from click.testing import CliRunner
+from typer.testing import CliRunner
 
 from moe.checkpoints import load_moe
 from moe.formats import safe_load
@@ -181,4 +181,4 @@ def test_trained_model_scores_its_recorded_validation_accuracy(tmp_path, monkeyp
     p = load_params(tmp_path / "params.yaml")
     data = prepare_task_data(load_task(task), tmp_path / "data" / "A", p["val_fraction"], p["seed"], p["max_train_per_class"])
     logits, _ = predict(model, data.val.images, meta["mean"], meta["std"])
-    assert (logits.argmax(1) == data.val.labels).float().mean().item() == best["val_accuracy"] == best["best_val_accuracy"]
+    assert 100.0 * (logits.argmax(1) == data.val.labels).float().mean().item() == best["val_accuracy"] == best["best_val_accuracy"]

@@ -97,3 +97,34 @@ def test_divergence_stops_with_epoch_and_term_and_keeps_checkpoint(tmp_path):
     cfg = TrainConfig(num_epochs=6, batch_size=8, lr=1e9, weight_decay=0)
     with pytest.raises(MoEError, match=r"training diverged at epoch \d+: the (total|task|diversity|balance) loss is (nan|inf)"):
         fit(MoEModel(3, 3), MoEObjective(), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3, checkpoint=ckpt)
+
+
+def test_resumed_training_writes_the_same_model_file(tmp_path):
+    """Ctrl-C after an epoch, then the same command: the model file is byte-identical to an
+    uninterrupted run's, so DVC sees no change."""
+    from moe.checkpoints import save_model
+    from moe.runtime import seed_everything
+
+    train_set, val_set = _tiny()
+    cfg = TrainConfig(num_epochs=4, batch_size=8, patience=99)
+
+    def run(name, stop_after=None):
+        seed_everything(3)
+        model = MoEModel(3, 3)
+
+        def on_epoch(record, current):
+            if current is not None and record["epoch"] == stop_after:
+                raise KeyboardInterrupt
+
+        result = fit(model, MoEObjective(), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3,
+                     checkpoint=tmp_path / f"{name}.state", on_epoch=on_epoch)
+        save_model(tmp_path / f"{name}.pth", model, [0.5] * 3, [0.25] * 3, [0, 1, 2], ["a", "b", "c"],
+                   history=result.history, best_epoch=result.best_epoch)
+        return result
+
+    run("straight")
+    with pytest.raises(KeyboardInterrupt):
+        run("resumed", stop_after=2)
+    assert not (tmp_path / "resumed.pth").exists()
+    assert run("resumed").resumed_from == 2
+    assert (tmp_path / "resumed.pth").read_bytes() == (tmp_path / "straight.pth").read_bytes()

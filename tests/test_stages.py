@@ -1,6 +1,7 @@
 """Stage behaviour a user relies on: shipped teachers are used as they are; Ctrl-C saves and resumes."""
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -24,13 +25,13 @@ def test_shipped_teacher_checkpoints_replace_pretraining(tmp_path):
         save_model(path, TeacherCNN(5), [0.5] * 3, [0.25] * 3, [], [])
     result = run(["moe", "pretrain", "--task", "A"], repo, env)
     assert result.returncode == 0, result.stderr
-    report = json.loads((repo / "metrics" / "A_teachers.json").read_text())
-    assert [v["origin"] for v in report.values()] == [f"data/A/teachers/TaskA/model{i}.pth" for i in (1, 2, 3)]
+    origins = json.loads((repo / "models" / "A" / "teachers" / "origins.json").read_text())
+    assert list(origins.values()) == [f"data/A/teachers/TaskA/model{i}.pth" for i in (1, 2, 3)]
 
 
 def test_ctrl_c_saves_then_dvc_repro_resumes(tmp_path):
     repo, env = make_repo(tmp_path, TINY)
-    for stage in ("fetch@A", "pretrain@A", "merge@A"):
+    for stage in ("check", "fetch@A", "pretrain@A", "merge@A"):
         assert run(["dvc", "repro", "-s", stage], repo, env).returncode == 0
     checkpoint = repo / "checkpoints" / "A" / "train_state.pth"
     proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
@@ -42,6 +43,9 @@ def test_ctrl_c_saves_then_dvc_repro_resumes(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "run the same command (or dvc repro) again to resume" in " ".join(err.split())
+    # piped, with no terminal: a line per finished epoch all the same, with its figures and the time left
+    assert re.search(r"^MoE A epoch 1/10  loss [\d.]+ \(task [\d.]+, diversity [\d.]+, balance [\d.]+\)  "
+                     r"train [\d.]+%  val [\d.]+%  [\d.]+ s  left \d+:\d\d$", err, re.M), err
     saved = safe_load(checkpoint)["epoch"]
     assert saved >= 2
     resumed = run(["dvc", "repro", "train@A"], repo, env)

@@ -1,0 +1,65 @@
+"""What a person sees at the command line: help with ranges and defaults, fast top-level help,
+predict's rows on stdout, a line per epoch that survives piping."""
+
+import json
+import subprocess
+import sys
+
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from moe.checkpoints import save_model
+from moe.models import MoEModel
+from moe.tasks import load_task
+from stages.cli import app
+
+from .conftest import ROOT
+
+
+def test_top_level_help_imports_no_torch():
+    code = ("import sys; from typer.testing import CliRunner; from stages.cli import app; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0 and 'pretrain' in r.output; "
+            "assert 'torch' not in sys.modules, 'moe --help imported torch'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_option_help_shows_range_and_value_in_force(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # params.yaml here gives the values in force
+    result = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "learning rate for the optimizer (original default 0.001) [> 0; params.yaml: lr]" in text
+    assert "[default: (0.002)]" in text  # the shipped params.yaml's lr
+    assert "--diversity-weight" in text and "[>= 0; params.yaml: diversity_weight]" in text
+
+
+def test_option_overrides_params_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = CliRunner().invoke(app, ["fetch", "--task", str(ROOT / "tasks" / "A.yaml"), "--demo-train-per-class", "2"])
+    assert result.exit_code == 1 and "parameter 'demo.train_per_class' = 2 is out of range (>= 4)" in result.output
+
+
+def test_predict_rows_on_stdout_and_a_bad_file_does_not_stop_the_others(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = load_task(ROOT / "tasks" / "A.yaml")
+    torch.manual_seed(0)
+    model_path = tmp_path / "moe.pth"
+    save_model(model_path, MoEModel(15, 3), [0.5] * 3, [0.25] * 3, spec.class_ids, spec.class_names)
+    Image.new("RGB", (50, 40), (200, 30, 30)).save(tmp_path / "red.png")
+    Image.new("RGB", (32, 32), (30, 200, 30)).save(tmp_path / "green.jpg")
+    (tmp_path / "broken.png").write_text("not an image")
+    args = ["predict", "red.png", "broken.png", "green.jpg", "--task", str(ROOT / "tasks" / "A.yaml"),
+            "--params", str(ROOT / "params.yaml"), "--checkpoint", str(model_path)]
+
+    result = CliRunner().invoke(app, args + ["--json"])
+    assert result.exit_code == 1
+    rows = json.loads(result.stdout)
+    assert [r["image"] for r in rows] == ["red.png", "broken.png", "green.jpg"]
+    assert "broken.png: not a readable image" in rows[1]["error"] and "broken.png" in result.stderr
+    for r in (rows[0], rows[2]):
+        assert len(r["top"]) == 3 and abs(sum(r["gates"].values()) - 1) < 1e-3
+        assert set(r["gates"]) == {"trees", "flowers", "fruit_and_vegetables"}
+
+    table = CliRunner().invoke(app, args, terminal_width=120)
+    assert "red.png" in table.stdout and "green.jpg" in table.stdout and "error" not in table.stdout

@@ -7,6 +7,7 @@ numbered by its sorted class ids (the order of its head).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,18 +59,32 @@ def load_teacher_split(spec: TaskSpec, root: str | Path, teacher: int, part: str
 
 
 def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
-    """All classes of the task; each class from its lowest-numbered teacher."""
+    """All classes of the task, every distinct image once.
+
+    Teachers are read in order; an image of a shared class that an earlier teacher's file already
+    held (the same pixels and label) is skipped, so shared classes keep every distinct image of every
+    teacher and count none twice. When the files repeat the same images (the course archive), this is
+    the original's rule: a shared class's images from its lowest-numbered teacher.
+    """
+    shared = {c for c in spec.class_ids if len(spec.owners(c)) > 1}
     images, labels = [], []
-    taken: set[int] = set()
-    for i, t in enumerate(spec.teachers):
+    seen: set[bytes] = set()  # content of the shared classes' images taken so far
+    for t in spec.teachers:
         path = Path(root) / (t.train_file if part == "train" else t.test_file)
         imgs, ids = read_split(path, spec.image_size, t.class_ids)
         _check_counts(path, ids, t.class_ids)
-        new = [c for c in t.class_ids if c not in taken]
-        keep = torch.isin(ids, torch.tensor(new, dtype=torch.int64))
+        keep = []
+        for k, cid in enumerate(ids.tolist()):
+            if cid in shared:
+                key = hashlib.blake2b(imgs[k].numpy().tobytes() + cid.to_bytes(8, "little", signed=True),
+                                      digest_size=16).digest()
+                if key in seen:
+                    continue
+                seen.add(key)
+            keep.append(k)
+        keep = torch.tensor(keep, dtype=torch.int64)
         images.append(imgs[keep])
         labels.append(torch.tensor([spec.class_index(int(c)) for c in ids[keep]], dtype=torch.int64))
-        taken.update(new)
     return Split(torch.cat(images), torch.cat(labels))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import MoEError
 from .formats import write_split
 from .tasks import TaskSpec
 
@@ -38,14 +39,27 @@ def class_attributes(spec: TaskSpec, seed: int) -> list[tuple[int, int, int, int
     colour_order = torch.randperm(len(PALETTE), generator=g).tolist()
     shape_order = torch.randperm(len(SHAPES), generator=g).tolist()
     attrs = []
-    used: dict[int, set[int]] = {i: set() for i in range(len(spec.teachers))}
+    used: dict[int, set[tuple[int, int]]] = {i: set() for i in range(len(spec.teachers))}  # (colour, texture)
+    limit = len(SHAPES) * len(SETTINGS)
+    if len(spec.teachers) > limit:
+        raise MoEError(f"task {spec.name}: the demo generator tells at most {limit} teachers' groups apart")
     for cid in spec.class_ids:
         owners = spec.owners(cid)
-        colour = next(c for c in colour_order if all(c not in used[o] for o in owners))
-        for o in owners:
-            used[o].add(colour)
         group = owners[0]
-        attrs.append((shape_order[group % len(SHAPES)], colour, group % len(TEXTURES), group % len(SETTINGS)))
+        texture = group % len(TEXTURES)
+        # the group's texture with a colour new to every owner; past the palette, other textures too
+        choices = [(c, texture) for c in colour_order] + [(c, x) for x in range(len(TEXTURES)) if x != texture
+                                                           for c in colour_order]
+        free = [ct for ct in choices if all(ct[0] not in {u[0] for u in used[o]} for o in owners)]
+        free = free or [ct for ct in choices if all(ct not in used[o] for o in owners)]
+        if not free:
+            raise MoEError(f"task {spec.name}: the demo generator tells at most {len(PALETTE) * len(TEXTURES)} "
+                           f"classes of one teacher apart")
+        colour, texture = free[0]
+        for o in owners:
+            used[o].add((colour, texture))
+        # (shape, setting) differs between up to 24 groups; the first four keep their original cues
+        attrs.append((shape_order[group % len(SHAPES)], colour, texture, (group + group // len(SHAPES)) % len(SETTINGS)))
     return attrs
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import tempfile
 import warnings
 import zipfile
@@ -39,6 +40,23 @@ def atomic_path(path: str | Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def build_folder(out_dir: str | Path, build):
+    """Run ``build(staging)`` in a fresh folder beside ``out_dir``; replace ``out_dir`` with it only on
+    success, so a failed build leaves the old folder and an old file never survives a new build."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        result = build(staging)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+        return result
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def save_torch(obj, path: str | Path) -> None:

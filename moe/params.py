@@ -17,7 +17,7 @@ import yaml
 from .errors import MoEError
 
 
-SOURCES = ("demo", "archive", "cas771", "cifar100")  # where a task's data comes from (moe.sources)
+SOURCES = ("demo", "archive", "cas771", "cifar100", "image_folder")  # where a task's data comes from (moe.sources)
 PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
 
 
@@ -39,10 +39,22 @@ def _pos(v):
     return v > 0
 
 
+def _task_list(v) -> bool:
+    import re
+
+    return bool(v) and all(isinstance(k, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", k) and isinstance(p, str) and p
+                           for k, p in v.items())
+
+
 SCHEMA: dict[str, Param] = {
+    # the pipeline's tasks
+    "tasks": Param(dict, {"A": "tasks/A.yaml", "B": "tasks/B.yaml"},
+                   "the tasks dvc repro runs: name -> what its fetch stage reads besides tasks/NAME.yaml (its image "
+                   "folder, or the spec itself)", _task_list, "a mapping of task names to paths"),
     # where the data comes from
     "source": Param.choice("demo", "where the data comes from: demo (generated), archive (local zip or folder), "
-                           "cas771 (Google Drive), cifar100 (public CIFAR-100, 32x32 tasks)", SOURCES),
+                           "cas771 (Google Drive), cifar100 (public CIFAR-100, 32x32 tasks), image_folder (the "
+                           "task's 'images'); a task spec's own 'source' wins over this", SOURCES),
     "archive": Param(str, "", "path of the local zip or unpacked folder (source: archive), or of "
                      "cifar-100-python.tar.gz (source: cifar100; downloaded when not a .tar.gz path)"),
     "demo.train_per_class": Param(int, 16, "demo: training images per class", lambda v: v >= 4, ">= 4"),
@@ -95,7 +107,7 @@ def flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in raw.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and not (key in SCHEMA and SCHEMA[key].kind is dict):
             out.update(flatten(v, key + "."))
         else:
             out[key] = v

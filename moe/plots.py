@@ -94,18 +94,27 @@ def learning_curves(history: list[dict], expert_names: list[str], title: str, pa
     _save(fig, path)
 
 
-def history_rows(history: list[dict], expert_names: list[str]) -> list[dict]:
-    """Per-epoch figures under names a legend can show, for DVC's interactive plots (x: epoch)."""
-    rows = []
+def history_tables(history: list[dict], expert_names: list[str]) -> dict[str, list[dict]]:
+    """Per-epoch figures in long form (epoch, series, value) for DVC's interactive plots: one table per
+    plot, each line named for its legend. Keys: accuracy, loss, gating."""
+    tables = {"accuracy": [], "loss": [], "gating": []}
+
+    def add(table, epoch, series, value):
+        tables[table].append({"epoch": epoch, "series": series, "value": value})
+
     for h in history:
-        row = {"epoch": h["epoch"], "train accuracy": h["train_accuracy"], "validation accuracy": h["val_accuracy"],
-               "train cross-entropy": h.get("task_loss", h["train_loss"]), "validation cross-entropy": h["val_loss"]}
+        e = h["epoch"]
+        add("accuracy", e, "train", h["train_accuracy"])
+        add("accuracy", e, "validation", h["val_accuracy"])
+        add("loss", e, "train cross-entropy", h.get("task_loss", h["train_loss"]))
+        add("loss", e, "validation cross-entropy", h["val_loss"])
         if "temperature" in h:
-            row.update({"diversity": h["diversity_loss"], "balance": h["balance_loss"], "temperature": h["temperature"]})
-            row.update({f"gate {i + 1} {name}": h[f"expert_usage_{i + 1}"] for i, name in enumerate(expert_names)})
-        row["learning rate"] = h["lr"]
-        rows.append(row)
-    return rows
+            add("loss", e, "diversity", h["diversity_loss"])
+            add("loss", e, "balance", h["balance_loss"])
+            add("gating", e, "temperature", h["temperature"])
+            for i, name in enumerate(expert_names):
+                add("gating", e, f"mean gate {i + 1} {name}", h[f"expert_usage_{i + 1}"])
+    return tables
 
 
 def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, path, cols: int = 5):

@@ -22,7 +22,8 @@ from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
 from .data import ORIGIN_FILE
-from .formats import file_digest, save_json
+from .formats import build_folder, file_digest, read_split, save_json
+from .image_folder import build_from_image_folder
 from .params import SOURCES
 from .tasks import TaskSpec
 
@@ -34,7 +35,7 @@ DRIVE_FILES = {"data": "12KVxl9n577vwoZ1WPn6U70jD37_UA0y-", "best_models": "1GQm
 def task_members(spec: TaskSpec) -> tuple[list[str], list[str]]:
     """(files the task needs, folders it may use) relative to the archive root."""
     required = [p for t in spec.teachers for p in (t.train_file, t.test_file)]
-    optional = [t.checkpoint for t in spec.teachers if t.checkpoint]
+    optional = [t.shipped_checkpoint for t in spec.teachers if t.shipped_checkpoint]
     folders = [spec.released_checkpoints] if spec.released_checkpoints else []
     return required, optional + folders
 
@@ -86,7 +87,7 @@ def extract_task(archive: str | Path, spec: TaskSpec, out_dir: str | Path) -> li
                            + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
         return written
 
-    return _build_into(out_dir, build)
+    return build_folder(out_dir, build)
 
 
 def _open_zip(archive: Path) -> zipfile.ZipFile:
@@ -190,36 +191,34 @@ def download_drive_file(file_id: str, target: Path, record: Path, attempts: int 
                    f"with the 'archive' parameter set to the zip's path")
 
 
-def _build_into(out_dir: Path, build):
-    """Run ``build(staging)`` in a fresh folder beside ``out_dir``; replace ``out_dir`` only on success."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        result = build(staging)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-        return result
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
 def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | None = None,
           downloads: str | Path = "downloads", demo_train: int = 100, demo_test: int = 20, seed: int = 0,
-          downloader=None) -> dict:
+          downloader=None, say=lambda s: None) -> dict:
     """Produce the task's archive-layout folder at ``out_dir``, with a note of where it came from
-    (``moe.data.data_origin`` reads it: demo results say they are demo results); return a summary."""
-    summary = _fetch(spec, source, Path(out_dir), archive=archive, downloads=downloads, demo_train=demo_train,
-                     demo_test=demo_test, seed=seed, downloader=downloader)
-    save_json({"source": source}, Path(out_dir) / ORIGIN_FILE)
-    return summary
+    (``moe.data.data_origin`` reads it: demo results say they are demo results); return a summary.
+
+    ``source`` is the task spec's own when it names one, else the caller's (params.yaml's). Every
+    file is read back before the fetch counts as done, so a wrong image size fails here, by name.
+    """
+    source = spec.source or source
+    out_dir = Path(out_dir)
+    summary = _fetch(spec, source, out_dir, archive=archive, downloads=downloads, demo_train=demo_train,
+                     demo_test=demo_test, seed=seed, downloader=downloader, say=say)
+    for t in spec.teachers:
+        for rel in (t.train_file, t.test_file):
+            read_split(out_dir / rel, spec.image_size, t.class_ids)
+    save_json({"source": source}, out_dir / ORIGIN_FILE)
+    return {"source": source, **{k: v for k, v in summary.items() if k != "source"}}
 
 
 def _fetch(spec: TaskSpec, source: str, out_dir: Path, *, archive, downloads, demo_train, demo_test, seed,
-           downloader) -> dict:
+           downloader, say) -> dict:
+    if source == "image_folder":
+        if not spec.images:
+            raise MoEError(f"task {spec.name}: source image_folder needs 'images' in the task spec")
+        return build_folder(out_dir, lambda staging: build_from_image_folder(spec, spec.images, staging, say))
     if source == "demo":
-        summary = _build_into(out_dir, lambda staging: generate_demo_archive(spec, staging, demo_train, demo_test, seed))
+        summary = build_folder(out_dir, lambda staging: generate_demo_archive(spec, staging, demo_train, demo_test, seed))
         return {"source": "demo", **summary}
     if source == "archive":
         if not archive:
@@ -245,9 +244,9 @@ def _fetch(spec: TaskSpec, source: str, out_dir: Path, *, archive, downloads, de
             tar = download_cifar100(Path(downloads) / "cifar-100-python.tar.gz")
         elif not tar.is_file():
             raise MoEError(f"{tar}: CIFAR-100 archive not found")
-        files = _build_into(out_dir, lambda staging: build_task_from_cifar100(spec, tar, staging))
+        files = build_folder(out_dir, lambda staging: build_task_from_cifar100(spec, tar, staging))
         return {"source": "cifar100", "archive": str(tar), "files": files}
-    raise MoEError(f"source: '{source}' is not one of {SOURCES}")
+    raise MoEError(f"source: '{source}' is not one of {', '.join(SOURCES)}")
 
 
 def _extract_all_safely(zip_path: Path, target: Path) -> None:

@@ -7,23 +7,31 @@ spec match a released checkpoint's head exactly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .errors import MoEError
+from .params import SOURCES
 
 DATA_FORMATS = ("numpy", "torch")  # how a split file stores images: numpy array + lists, or tensors
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # task names become folder and file names
 
 
 @dataclass(frozen=True)
 class TeacherSpec:
     name: str
     class_ids: tuple[int, ...]  # label ids this teacher was trained on; its head is in sorted-id order
-    train_file: str  # relative to the archive root
+    train_file: str  # relative to the task's data folder
     test_file: str
-    checkpoint: str | None = None  # a shipped teacher checkpoint, if the source has one
+    shipped_checkpoint: str | None = None  # in the data folder, when the source ships the teacher
+    checkpoint: str | None = None  # the user's own trained teacher (a path from the project folder)
+    mean: tuple[float, ...] | None = None  # the normalisation that teacher was trained with, if stated
+    std: tuple[float, ...] | None = None
 
     @property
     def local_order(self) -> tuple[int, ...]:
@@ -39,6 +47,8 @@ class TaskSpec:
     teachers: tuple[TeacherSpec, ...]
     data_format: str = "torch"
     released_checkpoints: str | None = None  # folder of released MoE checkpoints in the archive
+    source: str | None = None  # where the data comes from; None: params.yaml's 'source' decides
+    images: str | None = None  # source image_folder: the folder with train/ and test/ (and val/)
 
     @property
     def num_classes(self) -> int:
@@ -79,12 +89,47 @@ def _fail(path, msg):
     raise MoEError(f"{path}: {msg}")
 
 
+def _duplicates(values) -> list:
+    seen, dup = set(), []
+    for v in values:
+        if v in seen and v not in dup:
+            dup.append(v)
+        seen.add(v)
+    return dup
+
+
+def _normalisation(source, where: str, raw) -> tuple[tuple[float, ...], tuple[float, ...]] | tuple[None, None]:
+    if raw is None:
+        return None, None
+    try:
+        mean, std = tuple(float(v) for v in raw["mean"]), tuple(float(v) for v in raw["std"])
+    except (KeyError, TypeError, ValueError):
+        _fail(source, f"{where}: 'normalization' needs 'mean' and 'std', three numbers each")
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        _fail(source, f"{where}: 'normalization' needs three means and three positive stds (RGB)")
+    return mean, std
+
+
+TASK_KEYS = {"name", "image_size", "classes", "teachers", "data_format", "released_checkpoints", "source", "images"}
+TEACHER_KEYS = {"name", "classes", "train", "test", "shipped_checkpoint", "checkpoint", "normalization"}
+
+
 def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
+    """Check every field of a spec; a fault gives one line naming the field (and the value)."""
     if not isinstance(raw, dict):
         _fail(source, "a task spec must be a mapping")
+    if "released_normalization" in raw:
+        _fail(source, "'released_normalization' is no longer read: released models are normalised with the "
+                      "statistics of the images they are evaluated on, as the original project did; remove it")
+    unknown = sorted(set(raw) - TASK_KEYS)
+    if unknown:
+        _fail(source, f"unknown key '{unknown[0]}' (a task has {', '.join(sorted(TASK_KEYS))})")
     for key in ("name", "image_size", "classes", "teachers"):
         if key not in raw:
             _fail(source, f"missing key '{key}'")
+    name = str(raw["name"])
+    if not NAME_PATTERN.match(name):
+        _fail(source, f"name: '{name}' must be letters, digits, '_' or '-' (it names folders and files)")
     classes = raw["classes"]
     if not isinstance(classes, list) or not classes:
         _fail(source, "'classes' must be a non-empty list of {id, name}")
@@ -93,36 +138,59 @@ def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
         class_names = tuple(str(c["name"]) for c in classes)
     except (KeyError, TypeError, ValueError):
         _fail(source, "every class needs an integer 'id' and a 'name'")
-    if len(set(class_ids)) != len(class_ids):
-        _fail(source, "class ids must be unique")
+    if _duplicates(class_ids):
+        _fail(source, f"classes: id {_duplicates(class_ids)[0]} appears more than once")
+    if _duplicates(class_names):
+        _fail(source, f"classes: name '{_duplicates(class_names)[0]}' appears more than once")
+    if not isinstance(raw["teachers"], list):
+        _fail(source, "'teachers' must be a list")
     teachers = []
-    for i, t in enumerate(raw["teachers"] or []):
+    for i, t in enumerate(raw["teachers"]):
+        where = f"teachers[{i + 1}]" + (f" '{t['name']}'" if isinstance(t, dict) and "name" in t else "")
+        if not isinstance(t, dict):
+            _fail(source, f"{where}: a teacher must be a mapping")
+        unknown = sorted(set(t) - TEACHER_KEYS)
+        if unknown:
+            _fail(source, f"{where}: unknown key '{unknown[0]}' (a teacher has {', '.join(sorted(TEACHER_KEYS))})")
         try:
             ids = tuple(int(c) for c in t["classes"])
-            teachers.append(TeacherSpec(name=str(t["name"]), class_ids=ids, train_file=str(t["train"]),
-                                        test_file=str(t["test"]), checkpoint=t.get("checkpoint")))
+            tname = str(t["name"])
         except (KeyError, TypeError, ValueError):
-            _fail(source, f"teacher {i + 1} needs 'name', integer 'classes', 'train' and 'test'")
-        unknown = set(ids) - set(class_ids)
-        if unknown:
-            _fail(source, f"teacher '{t['name']}' has class ids {sorted(unknown)} not in 'classes'")
+            _fail(source, f"{where}: needs a 'name' and a list of integer class ids 'classes'")
+        if _duplicates(ids):
+            _fail(source, f"{where}: class id {_duplicates(ids)[0]} appears twice in its 'classes'")
+        if len(ids) < 2:
+            _fail(source, f"{where}: a teacher needs at least two classes")
+        missing = sorted(set(ids) - set(class_ids))
+        if missing:
+            _fail(source, f"{where}: class ids {missing} are not in 'classes'")
+        mean, std = _normalisation(source, where, t.get("normalization"))
+        teachers.append(TeacherSpec(
+            name=tname, class_ids=ids, train_file=str(t.get("train", f"{tname}/train.pth")),
+            test_file=str(t.get("test", f"{tname}/test.pth")), shipped_checkpoint=t.get("shipped_checkpoint"),
+            checkpoint=t.get("checkpoint"), mean=mean, std=std))
     if len(teachers) < 2:
         _fail(source, "a task needs at least two teachers")
+    if _duplicates([t.name for t in teachers]):
+        _fail(source, f"teachers: name '{_duplicates([t.name for t in teachers])[0]}' appears more than once")
     covered = {c for t in teachers for c in t.class_ids}
     if covered != set(class_ids):
         _fail(source, f"classes {sorted(set(class_ids) - covered)} belong to no teacher")
     size = raw["image_size"]
-    if not isinstance(size, int) or size < 8 or size % 4:
-        _fail(source, "'image_size' must be an integer >= 8 divisible by 4")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size % 4:
+        _fail(source, f"image_size: {size!r} must be an integer >= 8 divisible by 4")
     fmt = raw.get("data_format", "torch")
     if fmt not in DATA_FORMATS:
-        _fail(source, f"'data_format' must be one of {DATA_FORMATS}")
-    if "released_normalization" in raw:
-        _fail(source, "'released_normalization' is no longer read: released models are normalised with the "
-                      "statistics of the images they are evaluated on, as the original project did; remove it")
+        _fail(source, f"data_format: '{fmt}' must be one of {', '.join(DATA_FORMATS)}")
+    kind = raw.get("source")
+    if kind is not None and kind not in SOURCES:
+        _fail(source, f"source: '{kind}' must be one of {', '.join(SOURCES)}")
+    if kind == "image_folder" and not raw.get("images"):
+        _fail(source, "images: source image_folder needs 'images', the folder holding train/ and test/")
     return TaskSpec(
-        name=str(raw["name"]), image_size=size, class_ids=class_ids, class_names=class_names,
+        name=name, image_size=size, class_ids=class_ids, class_names=class_names,
         teachers=tuple(teachers), data_format=fmt, released_checkpoints=raw.get("released_checkpoints"),
+        source=kind, images=str(raw["images"]) if raw.get("images") else None,
     )
 
 
@@ -133,5 +201,12 @@ def load_task(path: str | Path) -> TaskSpec:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise MoEError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_task(raw, str(path))
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise MoEError(f"{path}: not valid YAML{where} ({problem})") from None
+    spec = parse_task(raw, str(path))
+    if path.suffix in (".yaml", ".yml") and path.stem != spec.name:
+        raise MoEError(f"{path}: name: '{spec.name}' differs from the file's name '{path.stem}' (outputs are "
+                       f"named after the task: make them the same)")
+    return spec

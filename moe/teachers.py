@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_teacher
+from .checkpoints import load_teacher, read_metadata
 from .data import prepare_task_data, prepare_teacher_data
+from .errors import MoEError
 from .inference import accuracy, predict
 from .models import TeacherCNN
 from .objectives import CrossEntropy
@@ -25,36 +26,62 @@ class Teacher:
     model: TeacherCNN
     accuracy: float  # percent, on the test images of its own classes
     test_images: int
-    origin: str  # "trained", or the shipped checkpoint's path
+    origin: str  # "trained", or the checkpoint's path
+    mean: list  # the normalisation it was trained with
+    std: list
+
+
+def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN, str, list | None, list | None] | None:
+    """The user's checkpoint (which must exist) or the source's shipped one, checked; None: train one."""
+    t = spec.teachers[i]
+    where = f"task {spec.name}, teacher '{t.name}'"
+    if t.checkpoint:
+        path = Path(t.checkpoint)
+        if not path.is_file():
+            raise MoEError(f"{path}: checkpoint of {where} not found (fix 'checkpoint:' in the task spec, or remove it "
+                           "to train this teacher)")
+    elif t.shipped_checkpoint and (data_root / t.shipped_checkpoint).is_file():
+        path = data_root / t.shipped_checkpoint
+    else:
+        return None
+    model = load_teacher(path, len(t.class_ids))
+    meta = read_metadata(path)
+    stored = meta.get("class_ids")
+    if stored and tuple(stored) != t.local_order:
+        raise MoEError(f"{path}: was trained on class ids {list(stored)}, but {where} lists {list(t.local_order)} "
+                       "(its head would answer for the wrong classes)")
+    mean, std = (list(t.mean), list(t.std)) if t.mean else (meta.get("mean"), meta.get("std"))
+    return model, str(path), mean, std
 
 
 def obtain_teachers(spec: TaskSpec, data_root: str | Path, p: dict, device: torch.device, precision: str,
                     progress_for=lambda name: None, say=lambda s: None) -> tuple[list[Teacher], list, list]:
-    """Every teacher of the task (all or nothing), and the normalisation they were trained with.
+    """Every teacher of the task (all or nothing), and the task's training normalisation.
 
     ``p`` holds teacher.epochs, teacher.lr, teacher.batch_size, weight_decay, val_fraction,
-    max_train_per_class and seed. Teachers train on the merged task's training statistics, so the
-    merged backbone sees inputs on the scale every teacher saw.
+    max_train_per_class and seed. Given checkpoints are all checked before any teacher trains.
+    Teachers trained here use the merged task's training statistics, so the merged backbone sees
+    inputs on the scale they saw; a given teacher is scored with the normalisation it states.
     """
     root = Path(data_root)
     merged = prepare_task_data(spec, root, p["val_fraction"], p["seed"], p["max_train_per_class"])
-    mean, std = merged.mean, merged.std
+    given = [_given_teacher(spec, i, root) for i in range(spec.num_experts)]
     teachers = []
     for i, t in enumerate(spec.teachers):
         train_set, val_set, test_set = prepare_teacher_data(spec, root, i, p["val_fraction"], p["seed"],
                                                             p["max_train_per_class"])
-        shipped = root / t.checkpoint if t.checkpoint else None
-        if shipped and shipped.exists():
-            model, origin = load_teacher(shipped, len(t.class_ids)), str(shipped)
+        if given[i] is not None:
+            model, origin, mean, std = given[i]
+            mean, std = (mean, std) if mean and std else (merged.mean, merged.std)
         else:
             seed_everything(p["seed"] + i)
-            model = TeacherCNN(len(t.class_ids)).to(device)
+            model, origin, mean, std = TeacherCNN(len(t.class_ids)).to(device), "trained", merged.mean, merged.std
             cfg = TrainConfig(num_epochs=p["teacher.epochs"], lr=p["teacher.lr"], weight_decay=p["weight_decay"],
                               patience=p["teacher.epochs"], batch_size=p["teacher.batch_size"], seed=p["seed"] + i,
                               precision=precision)
             fit(model, CrossEntropy(), train_set, val_set, cfg, mean, std, progress=progress_for(t.name), say=say)
-            origin = "trained"
         logits, _ = predict(model, test_set.images, mean, std, precision=precision)
-        teachers.append(Teacher(model.cpu(), 100.0 * accuracy(logits, test_set.labels), len(test_set), origin))
+        teachers.append(Teacher(model.cpu(), 100.0 * accuracy(logits, test_set.labels), len(test_set), origin,
+                                list(mean), list(std)))
         say(f"teacher {i + 1} ({t.name}): {teachers[-1].accuracy:.1f}% on its own {len(test_set)} test images ({origin})")
-    return teachers, mean, std
+    return teachers, merged.mean, merged.std

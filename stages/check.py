@@ -6,7 +6,9 @@ import typer
 
 from moe.formats import save_text
 
-from .common import PARAMS_OPTION, params, say, stage
+from moe.errors import MoEError
+
+from .common import PARAMS_OPTION, params, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -20,6 +22,10 @@ def check_command(params_file: Path = PARAMS_OPTION,
     Every stage in dvc.yaml depends on this one's output, so a bad value stops `dvc repro` before DVC
     removes any stage's outputs to rerun it. The output's content never changes, so a valid edit
     does not rerun anything by itself."""
-    params(params_file)
-    save_text(f"{params_file}: every value valid\n", out)
-    say(f"{params_file}: every value valid")
+    values = params(params_file)
+    for name, inputs in values["tasks"].items():  # every task's spec loads, its inputs exist
+        task_spec(name)
+        if not Path(inputs).exists():
+            raise MoEError(f"{params_file}: tasks: {name}: '{inputs}' not found (what task {name}'s fetch reads)")
+    save_text(f"{params_file}: every value and task spec valid\n", out)  # the same text always: no rerun by itself
+    say(f"{params_file}: every value valid; task specs {', '.join(values['tasks'])} valid")

@@ -21,12 +21,14 @@ COMMANDS = {
     "analyze": "Which expert serves which class, and how each expert does alone.",
     "report": "Write reports/TASK.md: tables and pictures of one task's results.",
     "summary": "The headline figures of every task, in one table that fits 80 columns.",
+    "new-task": "Write tasks/NAME.yaml from an image folder and add it to params.yaml's task list.",
+    "export-images": "Write a fetched task's images as an image folder (train/ and test/ by class).",
     "predict": "Classify image files with a trained MoE and show which experts it asked.",
     "bench": "Training and inference images/s on this machine against a plain fp32 reference.",
 }
 
 
-MODULE_OF = {"summary": "report"}  # commands that live in another command's module
+MODULE_OF = {"summary": "report", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
 
 
 class LazyGroup(typer.core.TyperGroup):

@@ -113,7 +113,6 @@ class Paths:
         self.live = Path("dvclive") / task
         self.plots = Path("plots") / task
         self.analysis = self.plots / "analysis"  # expert heatmaps during training
-        self.history = self.plots / "history.csv"  # per-epoch figures for the plots page
         self.metrics = Path("metrics")
 
     def model(self, model_name: str) -> Path:

@@ -19,5 +19,5 @@ def fetch_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     spec = task_spec(task)
     paths = Paths(spec.name)
     summary = fetch(spec, p["source"], paths.data, archive=p["archive"], downloads=Path("downloads"),
-                    demo_train=p["demo.train_per_class"], demo_test=p["demo.test_per_class"], seed=p["seed"])
+                    demo_train=p["demo.train_per_class"], demo_test=p["demo.test_per_class"], seed=p["seed"], say=say)
     say(f"task {spec.name}: {summary['source']} data ready in {paths.data}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from moe.checkpoints import save_model
-from moe.formats import save_json
+from moe.formats import build_folder, save_json
 from moe.runtime import pick_device, resolve_precision
 from moe.teachers import obtain_teachers
 
@@ -23,11 +23,15 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = pick_device()
-    teachers, mean, std = obtain_teachers(spec, paths.data, p, device, resolve_precision(p["precision"], device),
+    teachers, _, _ = obtain_teachers(spec, paths.data, p, device, resolve_precision(p["precision"], device),
                                           progress_for=lambda name: RichProgress(f"teacher {name}"), say=say)
-    for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
-        save_model(paths.teachers / f"teacher_{i + 1}.pth", teacher.model, mean, std, t.local_order,
-                   [spec.name_of(c) for c in t.local_order])
-    save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, paths.teachers / "origins.json")
+
+    def write_all(folder: Path):  # all teachers or none, and nothing left from an earlier run
+        for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
+            save_model(folder / paths.teacher(i).name, teacher.model, teacher.mean, teacher.std, t.local_order,
+                       [spec.name_of(c) for c in t.local_order])
+        save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, folder / "origins.json")
+
+    build_folder(paths.teachers, write_all)
     save_json({t.name: round(teacher.accuracy, 2) for t, teacher in zip(spec.teachers, teachers)},
               paths.metrics / f"{spec.name}_teachers.json")  # percent, on each teacher's own classes

@@ -9,7 +9,7 @@ from moe.checkpoints import load_moe, save_model
 from moe.data import prepare_task_data
 from moe.formats import save_csv
 from moe.objectives import MoEObjective
-from moe.plots import heatmap, history_rows
+from moe.plots import heatmap, history_tables
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, fit
 
@@ -48,7 +48,8 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
                 if key != "epoch":
                     live.log_metric(key, value)
             history.append(record)
-            save_csv(history_rows(history, teachers), paths.history)  # the plots page follows the run
+            for name, rows in history_tables(history, teachers).items():  # the plots page follows the run
+                save_csv(rows, paths.plots / f"{name}.csv")
             epoch = record["epoch"]
             if current_model is not None and epoch % p["expert_analysis_interval"] == 0:
                 snapshot = gate_snapshot(current_model, data.val, data.mean, data.std, spec.num_classes, cfg.precision)

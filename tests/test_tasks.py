@@ -1,0 +1,139 @@
+"""Task specs: every hole closed with one line naming the field; teacher checkpoints checked before
+any teacher trains; any number of teachers and classes in the demo generator."""
+
+import pytest
+import torch
+import yaml
+
+from moe.checkpoints import save_model
+from moe.data import load_task_split
+from moe.demo import class_attributes, generate_demo_archive
+from moe.errors import MoEError
+from moe.models import TeacherCNN
+from moe.sources import fetch
+from moe.tasks import load_task, parse_task
+from moe.teachers import obtain_teachers
+
+P = {"teacher.epochs": 1, "teacher.lr": 0.001, "teacher.batch_size": 8, "weight_decay": 0.0, "val_fraction": 0.25,
+     "max_train_per_class": 0, "seed": 0}
+
+
+def spec(**changes):
+    raw = {"name": "t", "image_size": 16, "classes": [{"id": i, "name": f"c{i}"} for i in range(4)],
+           "teachers": [{"name": "a", "classes": [0, 1, 2]}, {"name": "b", "classes": [2, 3]}]}
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"teachers": [{"name": "a", "classes": [0, 1, 1]}, {"name": "b", "classes": [2, 3]}]},
+     "teachers[1] 'a': class id 1 appears twice in its 'classes'"),
+    ({"teachers": [{"name": "a", "classes": [0, 1]}, {"name": "a", "classes": [2, 3]}]},
+     "teachers: name 'a' appears more than once"),
+    ({"classes": [{"id": 0, "name": "x"}, {"id": 1, "name": "x"}, {"id": 2, "name": "y"}, {"id": 3, "name": "z"}]},
+     "classes: name 'x' appears more than once"),
+    ({"classes": [{"id": 0, "name": "w"}, {"id": 3, "name": "x"}, {"id": 2, "name": "y"}, {"id": 3, "name": "z"}]},
+     "classes: id 3 appears more than once"),
+    ({"name": "../escaped"}, "name: '../escaped' must be letters, digits, '_' or '-'"),
+    ({"image_size": 30}, "image_size: 30 must be an integer >= 8 divisible by 4"),
+    ({"source": "ftp"}, "source: 'ftp' must be one of demo, archive, cas771, cifar100, image_folder"),
+    ({"source": "image_folder"}, "images: source image_folder needs 'images'"),
+    ({"teachers": [{"name": "a", "classes": [0, 1, 2, 3], "normalization": {"mean": [0.5]}},
+                   {"name": "b", "classes": [2, 3]}]}, "teachers[1] 'a': 'normalization' needs 'mean' and 'std'"),
+    ({"teachers": [{"name": "a", "classes": [0, 1, 2, 3], "checkpiont": "x.pth"}, {"name": "b", "classes": [2, 3]}]},
+     "teachers[1] 'a': unknown key 'checkpiont'"),
+    ({"teachers": [{"name": "a", "classes": [0, 1, 2, 9]}, {"name": "b", "classes": [2, 3]}]},
+     "teachers[1] 'a': class ids [9] are not in 'classes'"),
+])
+def test_spec_holes_give_one_line_naming_the_field(changes, message):
+    with pytest.raises(MoEError) as e:
+        parse_task(spec(**changes), "tasks/t.yaml")
+    assert str(e.value) == f"tasks/t.yaml: {message}" or str(e.value).startswith(f"tasks/t.yaml: {message}")
+    assert "\n" not in str(e.value)
+
+
+def test_name_must_match_file_and_yaml_errors_give_the_line(tmp_path):
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(spec()))
+    with pytest.raises(MoEError, match=r"other.yaml: name: 't' differs from the file's name 'other'"):
+        load_task(tmp_path / "other.yaml")
+    (tmp_path / "t.yaml").write_text("name: t\nimage_size: 16\nclasses: [\n  {id: 0, name: a}\n teachers: x\n")
+    with pytest.raises(MoEError, match=r"t.yaml: not valid YAML at line \d+, column \d+"):
+        load_task(tmp_path / "t.yaml")
+
+
+def test_image_size_that_does_not_match_the_files_fails_at_fetch(tmp_path):
+    s16 = parse_task(spec())
+    generate_demo_archive(s16, tmp_path / "archive", 4, 2, seed=0)
+    s32 = parse_task(spec(image_size=32))
+    with pytest.raises(MoEError, match=r"a/train.pth: images have shape \(16, 16, 3\), expected \(32, 32, 3\)"):
+        fetch(s32, "archive", tmp_path / "data", archive=str(tmp_path / "archive"))
+    assert not (tmp_path / "data" / "origin.json").exists()
+
+
+def test_shared_class_keeps_every_distinct_image(tmp_path):
+    s = parse_task(spec())
+    generate_demo_archive(s, tmp_path, 4, 2, seed=0)
+    # teacher b gets two images of the shared class 2 that teacher a does not have, and repeats one of a's
+    a = torch.load(tmp_path / "a/train.pth", weights_only=True)
+    b = torch.load(tmp_path / "b/train.pth", weights_only=True)
+    new = torch.randint(0, 255, (2, 16, 16, 3), dtype=torch.uint8)
+    a_img2 = a["data"][a["labels"] == 2][:1]
+    torch.save({"data": torch.cat([b["data"][b["labels"] == 3], new, a_img2]),
+                "labels": torch.tensor([3] * 4 + [2, 2, 2])}, tmp_path / "b/train.pth")
+    merged = load_task_split(s, tmp_path, "train")
+    assert int((merged.labels == s.class_index(2)).sum()) == 4 + 2  # a's four, b's two new, the repeat once
+
+
+def _data(tmp_path, s):
+    generate_demo_archive(s, tmp_path, 8, 4, seed=0)
+    return tmp_path
+
+
+def test_checkpoint_typo_is_an_error_not_a_new_teacher(tmp_path):
+    s = parse_task(spec(teachers=[{"name": "a", "classes": [0, 1, 2], "checkpoint": str(tmp_path / "typo.pth")},
+                                  {"name": "b", "classes": [2, 3]}]))
+    with pytest.raises(MoEError, match=r"typo.pth: checkpoint of task t, teacher 'a' not found"):
+        obtain_teachers(s, _data(tmp_path, s), P, torch.device("cpu"), "fp32")
+
+
+def test_checkpoint_of_other_classes_or_shape_is_refused_before_any_training(tmp_path):
+    said = []
+    other = tmp_path / "other.pth"
+    save_model(other, TeacherCNN(3), [0.5] * 3, [0.25] * 3, [5, 6, 7], ["x", "y", "z"])
+    s = parse_task(spec(teachers=[{"name": "a", "classes": [0, 1, 2]},
+                                  {"name": "b", "classes": [2, 3], "checkpoint": str(other)}]))
+    with pytest.raises(MoEError, match=r"was trained on class ids \[5, 6, 7\]|has shape"):
+        obtain_teachers(s, _data(tmp_path, s), P, torch.device("cpu"), "fp32", say=said.append)
+    assert not said  # teacher a was not trained first
+    wrong = tmp_path / "wrong.pth"
+    save_model(wrong, TeacherCNN(4), [0.5] * 3, [0.25] * 3, [2, 3], ["c2", "c3"])
+    s = parse_task(spec(teachers=[{"name": "a", "classes": [0, 1, 2]},
+                                  {"name": "b", "classes": [2, 3], "checkpoint": str(wrong)}]))
+    with pytest.raises(MoEError, match=r"wrong.pth: classifier.3.weight has shape \(4, 512\), expected \(2, 512\)"):
+        obtain_teachers(s, tmp_path, P, torch.device("cpu"), "fp32", say=said.append)
+    assert not said
+
+
+def test_teacher_is_scored_with_the_normalisation_it_states(tmp_path):
+    given = tmp_path / "given.pth"
+    torch.manual_seed(0)
+    torch.save(TeacherCNN(2).state_dict(), given)  # a bare state_dict: no metadata of its own
+    stated = {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}
+    s = parse_task(spec(teachers=[{"name": "a", "classes": [0, 1, 2]},
+                                  {"name": "b", "classes": [2, 3], "checkpoint": str(given), "normalization": stated}]))
+    teachers, mean, std = obtain_teachers(s, _data(tmp_path, s), P, torch.device("cpu"), "fp32")
+    assert teachers[1].mean == stated["mean"] and teachers[1].std == stated["std"] and teachers[1].origin == str(given)
+    assert teachers[0].mean == mean and teachers[0].origin == "trained"
+
+
+def test_demo_generator_takes_many_teachers_and_large_teachers(tmp_path):
+    raw = {"name": "big", "image_size": 16, "classes": [{"id": i, "name": f"c{i}"} for i in range(30)],
+           "teachers": [{"name": f"t{k}", "classes": list(range(3 * k, 3 * k + 3))} for k in range(10)]
+           + [{"name": "wide", "classes": list(range(14))}]}
+    s = parse_task(raw)
+    attrs = class_attributes(s, seed=0)
+    assert len(set(attrs)) == 30  # every class looks different
+    groups = {(a[0], a[3]) for a, cid in zip(attrs, s.class_ids) if s.owners(cid)[0] < 10}
+    assert len(groups) == 10  # ten teachers, ten distinct group cues (shape, background)
+    generate_demo_archive(s, tmp_path, 2, 1, seed=0)
+    assert len(load_task_split(s, tmp_path, "test")) == 30

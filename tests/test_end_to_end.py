@@ -40,3 +40,5 @@ def test_pipeline_learns_well_above_chance(tmp_path):
     assert report["accuracy"] >= 60.0, report  # chance is 16.7 %
     assert torch.allclose(gates.sum(1), torch.ones(len(gates)), atol=1e-5)
     assert len(result.history) == 5 and {"diversity_loss", "balance_loss", "temperature"} <= set(result.history[0])
+    # each epoch logs the learning rate it ran at: the first at the initial rate, then cosine-annealed
+    assert result.history[0]["lr"] == 2e-3 and result.history[1]["lr"] < 2e-3

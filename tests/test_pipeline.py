@@ -26,10 +26,15 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
         assert len(json.loads((repo / "plots" / task / "per_class.json").read_text())) == classes
         assert (repo / "plots" / task / "expert_contribution.png").stat().st_size > 1000
         assert (repo / "plots" / task / "confusion.png").stat().st_size > 1000
-        history = (repo / "plots" / task / "history.csv").read_text().splitlines()
-        assert history[0].startswith("epoch,train accuracy,validation accuracy") and len(history) == 1 + 2
+        accuracy = (repo / "plots" / task / "accuracy.csv").read_text().splitlines()
+        assert accuracy[0] == "epoch,series,value" and len(accuracy) == 1 + 2 * 2  # 2 epochs, train and validation
+        assert accuracy[1].startswith("1,train,") and accuracy[2].startswith("1,validation,")
         assert "(demo data)" in (repo / "reports" / f"{task}.md").read_text().splitlines()[0]
     assert not (repo / "checkpoints" / "A" / "train_state.pth").exists()  # removed once training completes
+
+    summary = run(["moe", "summary"], repo, {**env, "COLUMNS": "80"})  # the demo's last output
+    assert summary.returncode == 0 and "A (demo)" in summary.stdout and "B (demo)" in summary.stdout
+    assert max(len(line) for line in summary.stdout.splitlines()) <= 80
 
     second = run(["dvc", "repro"], repo, env)
     assert second.returncode == 0

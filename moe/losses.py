@@ -39,3 +39,22 @@ def moe_loss(logits, labels, gates, diversity_weight: float, balance_weight: flo
     div = diversity_loss(gates)
     bal = balance_loss(gates)
     return LossTerms(task + diversity_weight * div + balance_weight * bal, task, div, bal)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: list[torch.Tensor],
+                      teacher_classes: list[torch.Tensor], temperature: float) -> torch.Tensor:
+    """Learning from teachers that each know only some of the classes (classes may overlap).
+
+    For each teacher: the student's probabilities restricted to that teacher's classes and
+    renormalised, at ``temperature``, are pulled towards the teacher's own softmax at the same
+    temperature (KL(teacher || student), batch mean, times T^2 so that its gradient keeps its scale
+    as T changes); the mean over teachers. A class two teachers hold is pulled by both.
+    ``teacher_classes[t]``: the student's output index of each of teacher t's outputs, in its order.
+    """
+    t = float(temperature)
+    total = student_logits.new_zeros(())
+    for logits, index in zip(teacher_logits, teacher_classes):
+        log_student = F.log_softmax(student_logits.float()[:, index] / t, dim=1)
+        teacher = F.softmax(logits.float() / t, dim=1)
+        total = total + F.kl_div(log_student, teacher, reduction="batchmean") * t * t
+    return total / len(teacher_logits)

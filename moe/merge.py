@@ -104,3 +104,9 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], data: TaskDa
     order = torch.randperm(len(data.train), generator=g)[: bn_recalibration_batches * batch_size]
     batches = [normalize(data.train.images[idx], data.mean, data.std) for idx in order.split(batch_size) if len(idx) > 1]
     return model, recalibrate_batchnorm(model.feature_extractor, batches)
+
+
+def random_moe(spec: TaskSpec, seed: int, gate_noise_std: float = 0.1) -> MoEModel:
+    """The MoE architecture with fresh, seeded weights (method scratch: no teacher involved)."""
+    torch.manual_seed(seed)
+    return MoEModel(spec.num_classes, spec.num_experts, gate_noise_std)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-from .losses import moe_loss
+from .losses import distillation_loss, moe_loss
 from .params import default_of
 from .schedules import temperature_at
 
@@ -87,3 +87,36 @@ class MoEObjective:
     def select(self, model, record: dict) -> None:
         """The router as it was selected: at the temperature of the chosen epoch."""
         model.set_temperature(record["temperature"])
+
+
+@dataclass
+class DistillObjective(MoEObjective):
+    """The MoE's objective plus learning from the frozen teachers' soft predictions
+    (``losses.distillation_loss``); with ``kd_weight`` 0 it is the MoE objective exactly.
+
+    The teachers run in eval mode on the same augmented batch as the student, each on inputs
+    normalised as it was trained (``attach``).
+    """
+    kd_weight: float = default_of("kd_weight")
+    kd_temperature: float = default_of("kd_temperature")
+
+    @classmethod
+    def from_params(cls, p) -> "DistillObjective":
+        return cls(**{f.name: p[f.name] for f in fields(cls)})
+
+    def attach(self, teachers, teacher_classes, renormalise) -> "DistillObjective":
+        """``teachers``: modules on the training device; ``teacher_classes``: index tensors into the
+        student's outputs; ``renormalise``: per teacher, a function from the student's input to its."""
+        self.teachers, self.teacher_classes, self.renormalise = list(teachers), list(teacher_classes), list(renormalise)
+        for t in self.teachers:
+            t.eval().requires_grad_(False)
+        return self
+
+    def step(self, model, x, y) -> Step:
+        step = super().step(model, x, y)
+        if self.kd_weight == 0:
+            return step
+        with torch.no_grad():
+            teacher_logits = [t(f(x)) for t, f in zip(self.teachers, self.renormalise)]
+        kd = distillation_loss(step.logits, teacher_logits, self.teacher_classes, self.kd_temperature)
+        return Step(step.loss + self.kd_weight * kd, step.logits, {**step.terms, "distillation": kd})

@@ -19,6 +19,7 @@ from .errors import MoEError
 
 SOURCES = ("demo", "archive", "cas771", "cifar100", "image_folder")  # where a task's data comes from (moe.sources)
 PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
+METHODS = ("moe", "distill", "scratch")  # how the MoE is made (stages merge and train)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ SCHEMA: dict[str, Param] = {
                                  "all experts early and prevents early collapse", _pos, "> 0"),
     "final_temperature": Param(float, 0.5, "final gating temperature; range 0.3-1.0, default 0.5: lower makes experts "
                                "more specialised, higher keeps selection soft", _pos, "> 0"),
+    # which method trains the MoE (for comparisons)
+    "method": Param.choice("moe", "moe: merge the teachers, then train with the original's three losses; distill: the "
+                           "same plus learning from the frozen teachers' soft predictions (kd_weight, "
+                           "kd_temperature); scratch: the same architecture from random weights", METHODS),
+    "kd_weight": Param(float, 1.0, "method distill: weight of the distillation term (0 = the moe objective exactly)",
+                       lambda v: v >= 0, ">= 0"),
+    "kd_temperature": Param(float, 4.0, "method distill: softmax temperature of teachers and student in the "
+                            "distillation term", _pos, "> 0"),
     "precision": Param.choice("auto", "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32", PRECISIONS),
 }
 

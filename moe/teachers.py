@@ -85,3 +85,23 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, p: dict, device: torc
                                 list(mean), list(std)))
         say(f"teacher {i + 1} ({t.name}): {teachers[-1].accuracy:.1f}% on its own {len(test_set)} test images ({origin})")
     return teachers, merged.mean, merged.std
+
+
+def load_task_teachers(spec: TaskSpec, files, mean, std):
+    """The pretrained teachers for distillation: (models, each one's output index in the task,
+    per teacher a function taking an input normalised with (mean, std) to one normalised as it was
+    trained)."""
+    from .baselines import output_index
+
+    models, renormalise = [], []
+    for t, f in zip(spec.teachers, files):
+        models.append(load_teacher(f, len(t.class_ids)))
+        meta = read_metadata(f)
+        t_mean, t_std = meta.get("mean", mean), meta.get("std", std)
+        if list(t_mean) == list(mean) and list(t_std) == list(std):
+            renormalise.append(lambda x: x)
+        else:
+            scale = torch.tensor(std).view(1, 3, 1, 1) / torch.tensor(t_std).view(1, 3, 1, 1)
+            shift = (torch.tensor(mean) - torch.tensor(t_mean)).view(1, 3, 1, 1) / torch.tensor(t_std).view(1, 3, 1, 1)
+            renormalise.append(lambda x, a=scale, b=shift: x * a.to(x.device) + b.to(x.device))
+    return models, output_index(spec), renormalise

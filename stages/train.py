@@ -8,7 +8,8 @@ from moe.analysis import gate_snapshot
 from moe.checkpoints import load_moe, save_model
 from moe.data import prepare_task_data
 from moe.formats import save_csv
-from moe.objectives import MoEObjective
+from moe.objectives import DistillObjective, MoEObjective
+from moe.teachers import load_task_teachers
 from moe.plots import heatmap, history_tables
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, fit
@@ -19,11 +20,17 @@ from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, 
 app = typer.Typer(add_completion=False)
 
 
+def distillation(spec, paths, p, mean, std, device) -> DistillObjective:
+    teachers, index, renormalise = load_task_teachers(spec, [paths.teacher(i) for i in range(spec.num_experts)], mean, std)
+    return DistillObjective.from_params(p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
+                                                  renormalise)
+
+
 @app.command("train")
 @stage
 @reads("num_epochs", "lr", "weight_decay", "patience", "batch_size", "seed", "model_name", "expert_analysis_interval",
        "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "max_train_per_class",
-       "val_fraction", "gate_noise_std", "precision")
+       "val_fraction", "gate_noise_std", "precision", "method", "kd_weight", "kd_temperature")
 def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train the MoE: cross-entropy + diversity + balance, cosine-annealed gating temperature, early stopping."""
     from dvclive import Live
@@ -58,7 +65,9 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
                         paths.analysis / f"contribution_epoch_{epoch:03d}.png")
             live.next_step()
 
-        result = fit(model, MoEObjective.from_params(p), data.train, data.val, cfg, data.mean, data.std,
+        objective = (distillation(spec, paths, p, data.mean, data.std, device) if p["method"] == "distill"
+                     else MoEObjective.from_params(p))
+        result = fit(model, objective, data.train, data.val, cfg, data.mean, data.std,
                      checkpoint=paths.train_state, settings=settings, on_epoch=on_epoch,
                      progress=RichProgress(f"MoE {spec.name}"), say=say)
         live.summary["best_val_accuracy"] = result.best_val_accuracy

@@ -63,3 +63,17 @@ def test_predict_rows_on_stdout_and_a_bad_file_does_not_stop_the_others(tmp_path
 
     table = CliRunner().invoke(app, args, terminal_width=120)
     assert "red.png" in table.stdout and "green.jpg" in table.stdout and "error" not in table.stdout
+
+
+def test_predict_warns_when_the_model_learnt_from_demo_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = load_task(ROOT / "tasks" / "A.yaml")
+    (tmp_path / "data" / "A").mkdir(parents=True)
+    (tmp_path / "data" / "A" / "origin.json").write_text('{"source": "demo"}')
+    save_model(tmp_path / "models" / "A" / "merged_moe.pth", MoEModel(15, 3), [0.5] * 3, [0.25] * 3, spec.class_ids,
+               spec.class_names)
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "photo.png")
+    result = CliRunner().invoke(app, ["predict", "photo.png", "--task", str(ROOT / "tasks" / "A.yaml"),
+                                      "--params", str(ROOT / "params.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "trained on demo data" in " ".join(result.stderr.split()) and "photo.png" in result.stdout

@@ -137,3 +137,23 @@ def test_demo_generator_takes_many_teachers_and_large_teachers(tmp_path):
     assert len(groups) == 10  # ten teachers, ten distinct group cues (shape, background)
     generate_demo_archive(s, tmp_path, 2, 1, seed=0)
     assert len(load_task_split(s, tmp_path, "test")) == 30
+
+
+def test_image_folder_unreadable_or_missing_class_names_the_file(tmp_path):
+    from PIL import Image
+
+    from moe.image_folder import build_from_image_folder
+
+    s = parse_task(spec(source="image_folder", images=str(tmp_path / "img")))
+    for part in ("train", "test"):
+        for name in s.class_names:
+            (tmp_path / "img" / part / name).mkdir(parents=True)
+            Image.new("RGB", (16, 16), (9, 9, 9)).save(tmp_path / "img" / part / name / "0.png")
+    (tmp_path / "img" / "train" / "c2" / "1.jpg").write_text("not an image")
+    with pytest.raises(MoEError, match=r"c2/1.jpg: not a readable image"):
+        build_from_image_folder(s, tmp_path / "img", tmp_path / "out")
+    (tmp_path / "img" / "train" / "c2" / "1.jpg").unlink()
+    (tmp_path / "img" / "test" / "c3" / "0.png").unlink()
+    (tmp_path / "img" / "test" / "c3").rmdir()
+    with pytest.raises(MoEError, match=r"test/c3: folder not found \(class 'c3' of task t needs its test images"):
+        build_from_image_folder(s, tmp_path / "img", tmp_path / "out")

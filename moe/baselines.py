@@ -40,3 +40,19 @@ def oracle_predictions(spec: TaskSpec, teacher_logits: list[torch.Tensor], label
     index = output_index(spec)
     answers = torch.stack([index[t][logits.argmax(1)] for t, logits in enumerate(teacher_logits)], dim=1)  # N x T
     return answers.gather(1, owner_of[labels][:, None]).squeeze(1)
+
+
+def teachers_on(spec: TaskSpec, teachers, normalisations, images: torch.Tensor) -> list[torch.Tensor]:
+    """Each teacher's logits over its own classes for every image (each with its own normalisation)."""
+    from .inference import predict
+
+    return [predict(model, images, mean, std)[0] for model, (mean, std) in zip(teachers, normalisations)]
+
+
+def compare_without_training(spec: TaskSpec, teacher_logits: list[torch.Tensor], labels: torch.Tensor) -> dict:
+    """Test accuracy (%) of the teachers' ensemble and of the oracle, on the task's test split."""
+    from .inference import accuracy
+
+    oracle = oracle_predictions(spec, teacher_logits, labels)
+    return {"ensemble": round(100.0 * accuracy(ensemble_scores(spec, teacher_logits), labels), 2),
+            "oracle": round(100.0 * (oracle == labels).float().mean().item(), 2)}

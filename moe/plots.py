@@ -143,3 +143,18 @@ def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, p
                ncol=len(expert_names), fontsize=8, title="gate weight per expert", title_fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def method_bars(accuracies: dict[str, float], title: str, path):
+    """Horizontal bars, one per method, best at the top, the value at each bar's end."""
+    names = sorted(accuracies, key=accuracies.get)
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.4))
+    colors = ["#9aa5b1" if "oracle" in n else "#4C72B0" for n in names]
+    bars = ax.barh(range(len(names)), [accuracies[n] for n in names], color=colors)
+    for b, n in zip(bars, names):
+        ax.text(b.get_width() + 1, b.get_y() + b.get_height() / 2, f"{accuracies[n]:.1f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("test accuracy (%)")
+    ax.set_title(title)
+    _save(fig, path)

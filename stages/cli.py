@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "Train the MoE: cross-entropy + diversity + balance, annealed gating temperature, early stopping.",
     "evaluate": "Test a trained MoE once on the held-out test set (or any checkpoint with --checkpoint).",
     "analyze": "Which expert serves which class, and how each expert does alone.",
+    "compare": "The trained MoE against the merged model, the teachers' ensemble and the routing oracle.",
     "report": "Write reports/TASK.md: tables and pictures of one task's results.",
     "summary": "The headline figures of every task, in one table that fits 80 columns.",
     "new-task": "Write tasks/NAME.yaml from an image folder and add it to params.yaml's task list.",

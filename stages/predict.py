@@ -34,7 +34,8 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     model_path = checkpoint or paths.model(p["model_name"])
     model = load_moe(model_path, spec)
     mean, std = input_normalisation(spec, model_path, paths.data)
-    if checkpoint is None and data_origin(paths.data) == "demo":
+    demo = checkpoint is None and data_origin(paths.data) == "demo"
+    if demo:
         console.print("[yellow]warning:[/] this model was trained on demo data (generated shapes with the task's class "
                       "names): on real photos its answers mean nothing")
     experts = [t.name for t in spec.teachers]
@@ -42,7 +43,8 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     if as_json:
         stdout.print_json(json.dumps(rows))
     else:
-        table = Table(title=f"Task {spec.name}: predictions of {model_path}", title_justify="left")
+        table = Table(title=f"Task {spec.name}{' (demo data)' if demo else ''}: predictions of {model_path}",
+                      title_justify="left")
         table.add_column("image")
         table.add_column(f"top {top}")
         for name in experts:

@@ -77,3 +77,4 @@ def test_predict_warns_when_the_model_learnt_from_demo_data(tmp_path, monkeypatc
                                       "--params", str(ROOT / "params.yaml")])
     assert result.exit_code == 0, result.output
     assert "trained on demo data" in " ".join(result.stderr.split()) and "photo.png" in result.stdout
+    assert "(demo data)" in result.stdout

@@ -88,6 +88,23 @@ def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
     return Split(torch.cat(images), torch.cat(labels))
 
 
+def shared_class_images(spec: TaskSpec, root: str | Path, part: str = "train") -> dict[str, tuple[int, int]]:
+    """For each class several teachers hold: (entries across their files, distinct images kept)."""
+    merged = load_task_split(spec, root, part)
+    out = {}
+    for cid in spec.class_ids:
+        owners = spec.owners(cid)
+        if len(owners) > 1:
+            entries = 0
+            for i in owners:
+                t = spec.teachers[i]
+                _, ids = read_split(Path(root) / (t.train_file if part == "train" else t.test_file), spec.image_size,
+                                    t.class_ids)
+                entries += int((ids == cid).sum())
+            out[spec.name_of(cid)] = (entries, int((merged.labels == spec.class_index(cid)).sum()))
+    return out
+
+
 def load_released_test_split(spec: TaskSpec, root: str | Path) -> Split:
     """Every teacher's test file, concatenated in teacher order, nothing de-duplicated: the images the
     original project evaluated its released models on (a shared class counts once per file holding it)."""

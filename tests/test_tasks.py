@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from moe.checkpoints import save_model
-from moe.data import load_task_split
+from moe.data import load_task_split, shared_class_images
 from moe.demo import class_attributes, generate_demo_archive
 from moe.errors import MoEError
 from moe.models import TeacherCNN
@@ -82,6 +82,7 @@ def test_shared_class_keeps_every_distinct_image(tmp_path):
                 "labels": torch.tensor([3] * 4 + [2, 2, 2])}, tmp_path / "b/train.pth")
     merged = load_task_split(s, tmp_path, "train")
     assert int((merged.labels == s.class_index(2)).sum()) == 4 + 2  # a's four, b's two new, the repeat once
+    assert shared_class_images(s, tmp_path, "train") == {"c2": (4 + 3, 6)}  # what fetch reports
 
 
 def _data(tmp_path, s):

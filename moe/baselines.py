@@ -42,17 +42,16 @@ def oracle_predictions(spec: TaskSpec, teacher_logits: list[torch.Tensor], label
     return answers.gather(1, owner_of[labels][:, None]).squeeze(1)
 
 
-def teachers_on(spec: TaskSpec, teachers, normalisations, images: torch.Tensor) -> list[torch.Tensor]:
-    """Each teacher's logits over its own classes for every image (each with its own normalisation)."""
-    from .inference import predict
+def teacher_baselines(spec: TaskSpec, teacher_files, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Test accuracy (%) of the teachers' ensemble and of the oracle; each teacher file is run with the
+    normalisation it records."""
+    from .checkpoints import load_teacher, read_metadata
+    from .inference import accuracy, predict
 
-    return [predict(model, images, mean, std)[0] for model, (mean, std) in zip(teachers, normalisations)]
-
-
-def compare_without_training(spec: TaskSpec, teacher_logits: list[torch.Tensor], labels: torch.Tensor) -> dict:
-    """Test accuracy (%) of the teachers' ensemble and of the oracle, on the task's test split."""
-    from .inference import accuracy
-
-    oracle = oracle_predictions(spec, teacher_logits, labels)
-    return {"ensemble": round(100.0 * accuracy(ensemble_scores(spec, teacher_logits), labels), 2),
+    logits = []
+    for t, f in zip(spec.teachers, teacher_files):
+        meta = read_metadata(f)
+        logits.append(predict(load_teacher(f, len(t.class_ids)), images, meta["mean"], meta["std"])[0])
+    oracle = oracle_predictions(spec, logits, labels)
+    return {"ensemble": round(100.0 * accuracy(ensemble_scores(spec, logits), labels), 2),
             "oracle": round(100.0 * (oracle == labels).float().mean().item(), 2)}

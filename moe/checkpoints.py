@@ -3,7 +3,7 @@ them too) plus everything else the model's output depends on: normalisation, cla
 the gating temperature it was selected at, and its training history.
 
 A file without that metadata is taken for one the original project wrote (a released best model);
-its rules are in ``released_rules``.
+``moe.evaluation.evaluation_set`` applies the original's evaluation rules to it.
 """
 
 from __future__ import annotations

@@ -66,7 +66,19 @@ def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
     teacher and count none twice. When the files repeat the same images (the course archive), this is
     the original's rule: a shared class's images from its lowest-numbered teacher.
     """
+    return _merged_split(spec, root, part)[0]
+
+
+def shared_class_images(spec: TaskSpec, root: str | Path, part: str = "train") -> dict[str, tuple[int, int]]:
+    """For each class several teachers hold: (entries across their files, distinct images kept)."""
+    merged, entries = _merged_split(spec, root, part)
+    return {spec.name_of(cid): (n, int((merged.labels == spec.class_index(cid)).sum())) for cid, n in entries.items()}
+
+
+def _merged_split(spec: TaskSpec, root: str | Path, part: str) -> tuple[Split, dict[int, int]]:
+    """(the merged split, entries of each shared class across the teachers' files), in one read."""
     shared = {c for c in spec.class_ids if len(spec.owners(c)) > 1}
+    entries = {c: 0 for c in spec.class_ids if c in shared}
     images, labels = [], []
     seen: set[bytes] = set()  # content of the shared classes' images taken so far
     for t in spec.teachers:
@@ -76,6 +88,7 @@ def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
         keep = []
         for k, cid in enumerate(ids.tolist()):
             if cid in shared:
+                entries[cid] += 1
                 key = hashlib.blake2b(imgs[k].numpy().tobytes() + cid.to_bytes(8, "little", signed=True),
                                       digest_size=16).digest()
                 if key in seen:
@@ -85,24 +98,7 @@ def load_task_split(spec: TaskSpec, root: str | Path, part: str) -> Split:
         keep = torch.tensor(keep, dtype=torch.int64)
         images.append(imgs[keep])
         labels.append(torch.tensor([spec.class_index(int(c)) for c in ids[keep]], dtype=torch.int64))
-    return Split(torch.cat(images), torch.cat(labels))
-
-
-def shared_class_images(spec: TaskSpec, root: str | Path, part: str = "train") -> dict[str, tuple[int, int]]:
-    """For each class several teachers hold: (entries across their files, distinct images kept)."""
-    merged = load_task_split(spec, root, part)
-    out = {}
-    for cid in spec.class_ids:
-        owners = spec.owners(cid)
-        if len(owners) > 1:
-            entries = 0
-            for i in owners:
-                t = spec.teachers[i]
-                _, ids = read_split(Path(root) / (t.train_file if part == "train" else t.test_file), spec.image_size,
-                                    t.class_ids)
-                entries += int((ids == cid).sum())
-            out[spec.name_of(cid)] = (entries, int((merged.labels == spec.class_index(cid)).sum()))
-    return out
+    return Split(torch.cat(images), torch.cat(labels)), entries
 
 
 def load_released_test_split(spec: TaskSpec, root: str | Path) -> Split:

@@ -12,8 +12,8 @@ from .data import Split, channel_stats, load_released_test_split, load_task_spli
 from .errors import MoEError
 from .formats import safe_load, save_torch
 from .models import MoEModel
+from .inference import accuracy, eval_batches, predict
 from .runtime import autocast
-from .inference import accuracy, eval_batches
 from .tasks import TaskSpec
 
 
@@ -110,13 +110,6 @@ def prediction_rows(spec: TaskSpec, split: Split, logits, gates, indices) -> lis
     return rows
 
 
-def confusion_pairs(spec: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> list[dict]:
-    """One {actual, predicted} row per image, by class name: DVC's confusion-matrix template reads these."""
-    cm = confusion_matrix(spec.num_classes, logits, labels)
-    return [{"actual": spec.class_names[a], "predicted": spec.class_names[b]}
-            for a in range(spec.num_classes) for b in range(spec.num_classes) for _ in range(int(cm[a, b]))]
-
-
 @dataclass
 class Evaluation:
     protocol: str  # which rules: this project's, or the original's for a released file
@@ -124,7 +117,6 @@ class Evaluation:
     test: Split
     predictions: dict  # logits, gates, expert_logits (see predict_with_experts)
     report: dict  # overall and per-class accuracy
-    confusion: list[dict]
     samples: torch.Tensor  # indices of the sample images shown
     sample_rows: list[dict]
     history: list[dict] | None  # training history stored in the file, if any
@@ -137,6 +129,13 @@ def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path
     predictions = predict_with_experts(model, test.images, mean, std)
     logits, gates = predictions["logits"], predictions["gates"]
     samples = sample_indices(test.labels, min(10, spec.num_classes), 1, seed)
-    return Evaluation(protocol, model.temperature, test, predictions, accuracy_report(spec, logits, test.labels),
-                      confusion_pairs(spec, logits, test.labels), samples,
+    return Evaluation(protocol, model.temperature, test, predictions, accuracy_report(spec, logits, test.labels), samples,
                       prediction_rows(spec, test, logits, gates, samples), read_metadata(model_path).get("history"))
+
+
+def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split) -> float:
+    """Percent of ``split`` a model file of this project gets right (with its recorded normalisation)."""
+    trained_with = normalisation_of(model_path)
+    if trained_with is None:
+        raise MoEError(f"{model_path}: records no normalisation (not a model file this project wrote)")
+    return round(100.0 * accuracy(predict(load_moe(model_path, spec), split.images, *trained_with)[0], split.labels), 2)

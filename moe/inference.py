@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 
 from .data import normalize
+from .errors import MoEError
+from .images import read_image
 from .runtime import autocast
 
 
@@ -48,9 +50,6 @@ def classify_files(model: nn.Module, files, image_size: int, mean, std, class_na
                    top: int = 3) -> list[dict]:
     """One row per file: its top classes with probabilities and each expert's gate weight, or the
     reason it could not be read (the other files are classified all the same)."""
-    from .errors import MoEError
-    from .images import read_image
-
     rows, images, readable = [], [], []
     for f in files:
         try:

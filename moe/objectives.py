@@ -59,7 +59,8 @@ class MoEObjective:
     final_temperature: float = default_of("final_temperature")
 
     @classmethod
-    def from_params(cls, p) -> "MoEObjective":
+    def from_params(cls, p):
+        """The objective's settings from the parameters (a subclass's fields included)."""
         return cls(**{f.name: p[f.name] for f in fields(cls)})
 
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
@@ -99,10 +100,6 @@ class DistillObjective(MoEObjective):
     """
     kd_weight: float = default_of("kd_weight")
     kd_temperature: float = default_of("kd_temperature")
-
-    @classmethod
-    def from_params(cls, p) -> "DistillObjective":
-        return cls(**{f.name: p[f.name] for f in fields(cls)})
 
     def attach(self, teachers, teacher_classes, renormalise) -> "DistillObjective":
         """``teachers``: modules on the training device; ``teacher_classes``: index tensors into the

@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from .cifar import build_task_from_cifar100, download_cifar100
 from .demo import generate_demo_archive
 from .errors import MoEError
-from .data import ORIGIN_FILE
-from .formats import build_folder, file_digest, read_split, save_json
+from .data import ORIGIN_FILE, load_task_split, shared_class_images
+from .formats import build_folder, file_digest, save_json
 from .image_folder import build_from_image_folder
 from .params import SOURCES
 from .tasks import TaskSpec
@@ -198,17 +198,22 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
     (``moe.data.data_origin`` reads it: demo results say they are demo results); return a summary.
 
     ``source`` is the task spec's own when it names one, else the caller's (params.yaml's). Every
-    file is read back before the fetch counts as done, so a wrong image size fails here, by name.
+    file is read back before the fetch counts as done, so a wrong image size fails here, by name;
+    the summary's ``shared_classes`` says, per shared class, (entries in the teachers' training
+    files, distinct images used).
     """
     source = spec.source or source
     out_dir = Path(out_dir)
     summary = _fetch(spec, source, out_dir, archive=archive, downloads=downloads, demo_train=demo_train,
                      demo_test=demo_test, seed=seed, downloader=downloader, say=say)
-    for t in spec.teachers:
-        for rel in (t.train_file, t.test_file):
-            read_split(out_dir / rel, spec.image_size, t.class_ids)
+    try:
+        shared = shared_class_images(spec, out_dir, "train")  # reads back (and so checks) every training file,
+        load_task_split(spec, out_dir, "test")  # and every test file
+    except MoEError:
+        shutil.rmtree(out_dir)  # files the task cannot use are not left as if fetched
+        raise
     save_json({"source": source}, out_dir / ORIGIN_FILE)
-    return {"source": source, **{k: v for k, v in summary.items() if k != "source"}}
+    return {"source": source, **{k: v for k, v in summary.items() if k != "source"}, "shared_classes": shared}
 
 
 def _fetch(spec: TaskSpec, source: str, out_dir: Path, *, archive, downloads, demo_train, demo_test, seed,

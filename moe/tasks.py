@@ -210,3 +210,14 @@ def load_task(path: str | Path) -> TaskSpec:
         raise MoEError(f"{path}: name: '{spec.name}' differs from the file's name '{path.stem}' (outputs are "
                        f"named after the task: make them the same)")
     return spec
+
+
+def load_task_list(tasks: dict[str, str], tasks_dir: str | Path, origin: str = "params.yaml") -> list[TaskSpec]:
+    """Every task of the pipeline's list (name -> what its fetch reads), each spec loaded and checked,
+    each input there."""
+    specs = []
+    for name, inputs in tasks.items():
+        specs.append(load_task(Path(tasks_dir) / f"{name}.yaml"))
+        if not Path(inputs).exists():
+            raise MoEError(f"{origin}: tasks: {name}: '{inputs}' not found (what task {name}'s fetch reads)")
+    return specs

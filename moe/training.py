@@ -69,6 +69,12 @@ class TrainResult:
         return self.history[self.best_epoch - 1]
 
 
+def _interned(record: dict) -> dict:
+    """One string object per key name across all epochs, resumed or not: pickle then writes each key
+    once, so a resumed run saves its history as the same bytes as an uninterrupted one."""
+    return {sys.intern(k): v for k, v in record.items()}
+
+
 def _check_finite(epoch: int, terms: dict[str, torch.Tensor], checkpoint: Path | None):
     for name, value in terms.items():
         if not torch.isfinite(value):
@@ -112,7 +118,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             loader_rng.set_state(state["loader_rng"])
             set_rng_state(state["rng"])
             start_epoch, best_acc, best_epoch, stale = state["epoch"], state["best_acc"], state["best_epoch"], state["stale"]
-            best_state, history = state["best_state"], state["history"]
+            best_state, history = state["best_state"], [_interned(r) for r in state["history"]]
             resumed_from = start_epoch
             say(f"resuming from {checkpoint} after epoch {start_epoch} of {cfg.num_epochs}")
             if on_epoch:
@@ -165,8 +171,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         else:
             stale += 1
         record["best_val_accuracy"] = best_acc
-        # one string object per key for every epoch, resumed or not: the saved history is the same bytes
-        history = [{sys.intern(k): v for k, v in r.items()} for r in history + [record]]
+        history.append(_interned(record))
         if progress:
             progress.end_epoch(record)
         if checkpoint:

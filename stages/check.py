@@ -6,9 +6,9 @@ import typer
 
 from moe.formats import save_text
 
-from moe.errors import MoEError
+from moe.tasks import load_task_list
 
-from .common import PARAMS_OPTION, params, say, stage, task_spec
+from .common import PARAMS_OPTION, TASKS_DIR, params, say, stage
 
 app = typer.Typer(add_completion=False)
 
@@ -23,9 +23,6 @@ def check_command(params_file: Path = PARAMS_OPTION,
     removes any stage's outputs to rerun it. The output's content never changes, so a valid edit
     does not rerun anything by itself."""
     values = params(params_file)
-    for name, inputs in values["tasks"].items():  # every task's spec loads, its inputs exist
-        task_spec(name)
-        if not Path(inputs).exists():
-            raise MoEError(f"{params_file}: tasks: {name}: '{inputs}' not found (what task {name}'s fetch reads)")
+    load_task_list(values["tasks"], TASKS_DIR, str(params_file))
     save_text(f"{params_file}: every value and task spec valid\n", out)  # the same text always: no rerun by itself
     say(f"{params_file}: every value valid; task specs {', '.join(values['tasks'])} valid")

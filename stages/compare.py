@@ -6,10 +6,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from moe.baselines import compare_without_training, teachers_on
-from moe.checkpoints import load_teacher, read_metadata
-from moe.evaluation import evaluate_model
+from moe.baselines import teacher_baselines
+from moe.data import load_task_split
+from moe.evaluation import accuracy_on, load_predictions
 from moe.formats import save_json
+from moe.inference import accuracy
 from moe.plots import method_bars
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
@@ -19,22 +20,20 @@ app = typer.Typer(add_completion=False)
 
 @app.command("compare")
 @stage
-@reads("model_name", "seed", "method")
+@reads("method")
 def compare_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
-    """Test accuracy of the trained MoE, the merged model, the teachers' ensemble and the oracle."""
+    """Test accuracy of the trained MoE (from evaluate's predictions), the merged model, the teachers'
+    ensemble and the oracle."""
     spec = task_spec(task)
     paths = Paths(spec.name)
-    trained = evaluate_model(spec, paths.model(p["model_name"]), paths.data, p["seed"])
-    merged = evaluate_model(spec, paths.merged, paths.data, p["seed"])
-    files = [paths.teacher(i) for i in range(spec.num_experts)]
-    teachers = [load_teacher(f, len(t.class_ids)) for f, t in zip(files, spec.teachers)]
-    norms = [(read_metadata(f)["mean"], read_metadata(f)["std"]) for f in files]
-    labels = trained.test.labels
-    baselines = compare_without_training(spec, teachers_on(spec, teachers, norms, trained.test.images), labels)
-    result = {p["method"]: trained.report["accuracy"], "merged, untrained": merged.report["accuracy"],
+    trained = load_predictions(paths.predictions, spec.num_experts, spec.num_classes)
+    test = load_task_split(spec, paths.data, "test")
+    baselines = teacher_baselines(spec, [paths.teacher(i) for i in range(spec.num_experts)], test.images, test.labels)
+    result = {p["method"]: round(100.0 * accuracy(trained["logits"], trained["labels"]), 2),
+              "merged, untrained": accuracy_on(spec, paths.merged, test),
               "teacher ensemble": baselines["ensemble"], "oracle (not deployable)": baselines["oracle"]}
-    save_json({"test_accuracy": result, "images": len(labels)}, paths.metrics / f"compare_{spec.name}.json")
-    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(labels)} images)", paths.plots / "compare.png")
+    save_json({"test_accuracy": result, "images": len(test)}, paths.metrics / f"compare_{spec.name}.json")
+    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(test)} images)", paths.plots / "compare.png")
     table = Table(title=f"{heading(spec)}: test accuracy (%)", title_justify="left")
     table.add_column("method")
     table.add_column("accuracy", justify="right")

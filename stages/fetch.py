@@ -4,7 +4,6 @@ from pathlib import Path
 
 import typer
 
-from moe.data import shared_class_images
 from moe.sources import fetch
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
@@ -22,7 +21,7 @@ def fetch_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     summary = fetch(spec, p["source"], paths.data, archive=p["archive"], downloads=Path("downloads"),
                     demo_train=p["demo.train_per_class"], demo_test=p["demo.test_per_class"], seed=p["seed"], say=say)
     say(f"task {spec.name}: {summary['source']} data ready in {paths.data}")
-    shared = shared_class_images(spec, paths.data)
+    shared = summary["shared_classes"]
     if shared:  # every distinct image of a shared class is used once, whichever teacher's file holds it
         say("shared classes (training images in the teachers' files -> distinct, used once): "
             + ", ".join(f"{name} {entries} -> {distinct}" for name, (entries, distinct) in shared.items()))

@@ -67,7 +67,7 @@ def test_image_size_that_does_not_match_the_files_fails_at_fetch(tmp_path):
     s32 = parse_task(spec(image_size=32))
     with pytest.raises(MoEError, match=r"a/train.pth: images have shape \(16, 16, 3\), expected \(32, 32, 3\)"):
         fetch(s32, "archive", tmp_path / "data", archive=str(tmp_path / "archive"))
-    assert not (tmp_path / "data" / "origin.json").exists()
+    assert not (tmp_path / "data").exists()
 
 
 def test_shared_class_keeps_every_distinct_image(tmp_path):
@@ -158,3 +158,14 @@ def test_image_folder_unreadable_or_missing_class_names_the_file(tmp_path):
     (tmp_path / "img" / "test" / "c3").rmdir()
     with pytest.raises(MoEError, match=r"test/c3: folder not found \(class 'c3' of task t needs its test images"):
         build_from_image_folder(s, tmp_path / "img", tmp_path / "out")
+
+
+def test_task_list_names_a_missing_input(tmp_path):
+    from moe.tasks import load_task_list
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec()))
+    assert [s.name for s in load_task_list({"t": str(tmp_path / "t.yaml")}, tmp_path)] == ["t"]
+    with pytest.raises(MoEError, match=r"params.yaml: tasks: t: '.*inputs/t' not found"):
+        load_task_list({"t": str(tmp_path / "inputs" / "t")}, tmp_path)
+    with pytest.raises(MoEError, match=r"u.yaml: task spec not found"):
+        load_task_list({"u": str(tmp_path)}, tmp_path)

@@ -146,21 +146,23 @@ def channel_stats(images: torch.Tensor, digits: int | None = 6) -> tuple[list[fl
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
     return (images.float() / 255 - m) / s
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop with zero padding and horizontal flip, for a whole uint8 batch at once."""
+    """Random crop with zero padding and horizontal flip, for a whole uint8 batch at once, on the
+    batch's device (the draws come from the CPU ``generator``, so every device sees the same crops)."""
     b, c, h, w = images.shape
+    device = images.device
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(b, c, h, w)
-    out = padded.gather(2, (dy[:, None] + torch.arange(h))[:, None, :, None].expand(b, c, h, w + 2 * pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(device)
+    cols = (dx[:, None] + torch.arange(w, device=device))[:, None, None, :].expand(b, c, h, w)
+    out = padded.gather(2, (dy[:, None] + torch.arange(h, device=device))[:, None, :, None].expand(b, c, h, w + 2 * pad))
     out = out.gather(3, cols)
-    flip = torch.rand(b, generator=generator) < 0.5
+    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
     out[flip] = out[flip].flip(3)
     return out
 

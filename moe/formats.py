@@ -71,6 +71,17 @@ def save_json(obj, path: str | Path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def load_json(path: str | Path):
+    """A JSON file this project wrote; a missing or broken one is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFile(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MoEError(f"{path}: not valid JSON ({e})") from None
+
+
 def save_text(text: str, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

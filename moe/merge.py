@@ -75,7 +75,11 @@ def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN], gate_noise_std: f
 
 @torch.no_grad()
 def recalibrate_batchnorm(module: nn.Module, batches) -> int:
-    """Reset and re-estimate the running statistics of every BatchNorm in ``module``; returns images seen."""
+    """Reset and re-estimate the running statistics of every BatchNorm in ``module``; returns images seen.
+    No batches: the statistics are left as they are (the teachers' mean, for the ablation)."""
+    batches = list(batches)
+    if not batches:
+        return 0
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(m.momentum, m.training) for m in norms]
     for m in norms:
@@ -110,3 +114,15 @@ def random_moe(spec: TaskSpec, seed: int, gate_noise_std: float = 0.1) -> MoEMod
     """The MoE architecture with fresh, seeded weights (method scratch: no teacher involved)."""
     torch.manual_seed(seed)
     return MoEModel(spec.num_classes, spec.num_experts, gate_noise_std)
+
+
+def initial_moe(spec: TaskSpec, teacher_files, data: TaskData, p: dict) -> tuple[MoEModel, int]:
+    """The model ``p["method"]`` starts from: random weights for scratch, else the calibrated merge of
+    the teachers in ``teacher_files``; with the images the BatchNorm statistics saw."""
+    if p["method"] == "scratch":
+        return random_moe(spec, p["seed"], p["gate_noise_std"]), 0
+    from .checkpoints import load_teacher
+
+    teachers = [load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
+    return merge_and_calibrate(spec, teachers, data, p["seed"], p["bn_recalibration_batches"], p["batch_size"],
+                               p["gate_noise_std"], p["classifier_from_teachers"])

@@ -42,6 +42,9 @@ class CrossEntropy:
     def epoch_figures(self) -> dict:
         return {}
 
+    def sum_over_ranks(self, total) -> None:
+        """Nothing counted per rank here."""
+
     def select(self, model, record: dict) -> None:
         """Put the model in the state the selected epoch ran in (nothing to do here)."""
 
@@ -77,6 +80,11 @@ class MoEObjective:
         self.entropy += -(g * g.clamp_min(1e-12).log()).sum().item()
         self.seen += len(y)
         return Step(terms.total, logits, {"task": terms.task, "diversity": terms.diversity, "balance": terms.balance})
+
+    def sum_over_ranks(self, total) -> None:
+        """Routing counts of every rank (``total``: element-wise sum over ranks), before the figures."""
+        summed = total([*self.usage.tolist(), self.entropy, self.seen])
+        self.usage, self.entropy, self.seen = torch.tensor(summed[:-2]), summed[-2], int(summed[-1])
 
     def epoch_figures(self) -> dict:
         seen = max(self.seen, 1)
@@ -117,3 +125,14 @@ class DistillObjective(MoEObjective):
             teacher_logits = [t(f(x)) for t, f in zip(self.teachers, self.renormalise)]
         kd = distillation_loss(step.logits, teacher_logits, self.teacher_classes, self.kd_temperature)
         return Step(step.loss + self.kd_weight * kd, step.logits, {**step.terms, "distillation": kd})
+
+
+def objective_for(p: dict, spec, teacher_files, mean, std, device) -> MoEObjective:
+    """The objective ``p["method"]`` trains with; distill loads the frozen teachers onto ``device``."""
+    if p["method"] != "distill":
+        return MoEObjective.from_params(p)
+    from .teachers import load_task_teachers
+
+    teachers, index, renormalise = load_task_teachers(spec, teacher_files, mean, std)
+    return DistillObjective.from_params(p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
+                                                  renormalise)

@@ -7,6 +7,7 @@ Typer help texts are drawn from it too). Unknown keys are errors that name the c
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,6 @@ def _pos(v):
 
 
 def _task_list(v) -> bool:
-    import re
-
     return bool(v) and all(isinstance(k, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", k) and isinstance(p, str) and p
                            for k, p in v.items())
 
@@ -104,8 +103,22 @@ SCHEMA: dict[str, Param] = {
                        lambda v: v >= 0, ">= 0"),
     "kd_temperature": Param(float, 4.0, "method distill: softmax temperature of teachers and student in the "
                             "distillation term", _pos, "> 0"),
+    # where training runs
+    "processes": Param(int, 1, "processes that train and pretrain run in on this machine (torchrun; gloo on CPU, "
+                       "NCCL on GPUs, one GPU each); 1 = one plain process", lambda v: v >= 1, ">= 1"),
+    # the comparison of methods and ablations (comparison/dvc.yaml)
+    "comparison.task": Param(str, "A", "the task whose methods and ablations `dvc repro comparison/dvc.yaml` compares",
+                             lambda v: bool(re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", v)), "a task name"),
+    "comparison.variants": Param(dict, {"moe": {}}, "the variants the comparison trains: name -> the parameters it "
+                                 "changes ({} = params.yaml as it is)", lambda v: bool(v), "at least one variant"),
     "precision": Param.choice("auto", "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32", PRECISIONS),
 }
+
+
+# what a comparison variant may change: how the model is made and trained, never the data or the task
+VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "bn_recalibration_batches", "classifier_from_teachers",
+                "gate_noise_std", "num_epochs", "lr", "weight_decay", "patience", "batch_size", "seed",
+                "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision"}
 
 
 def default_of(name: str):
@@ -123,24 +136,45 @@ def flatten(raw: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _checked(key: str, value, origin: str):
+    """The value, as its declared type (an int where a float is declared is widened); raises on a fault."""
+    if key not in SCHEMA:
+        close = difflib.get_close_matches(key, SCHEMA, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise MoEError(f"{origin}: unknown parameter '{key}'{hint}")
+    p = SCHEMA[key]
+    if p.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, p.kind) or (p.kind is int and isinstance(value, bool)):
+        raise MoEError(f"{origin}: parameter '{key}' must be {p.kind.__name__}, got {value!r}")
+    if not p.check(value):
+        raise MoEError(f"{origin}: parameter '{key}' = {value!r} is out of range ({p.rule})")
+    return value
+
+
+def _check_variants(variants: dict, origin: str) -> None:
+    """Each comparison variant: a plain name and valid values for parameters a variant may change."""
+    for name, changes in variants.items():
+        where = f"{origin}: comparison variant '{name}'"
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", name):
+            raise MoEError(f"{where}: a name is letters, digits, '_' and '-'")
+        if not isinstance(changes, dict):
+            raise MoEError(f"{where}: expected a mapping of parameters to change, e.g. {{diversity_weight: 0.0}}")
+        for key, value in changes.items():
+            if key not in VARIANT_KEYS:
+                allowed = ", ".join(sorted(VARIANT_KEYS))
+                raise MoEError(f"{where}: '{key}' cannot change per variant (one of: {allowed})")
+            changes[key] = _checked(key, value, where)
+
+
 def validate(values: dict[str, Any], origin: str = "params.yaml") -> dict[str, Any]:
     """Check every key, type and range; return the flat dict. Raises MoEError on the first fault."""
     for key, value in values.items():
-        if key not in SCHEMA:
-            close = difflib.get_close_matches(key, SCHEMA, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise MoEError(f"{origin}: unknown parameter '{key}'{hint}")
-        p = SCHEMA[key]
-        if p.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-            values[key] = value
-        if not isinstance(value, p.kind) or (p.kind is int and isinstance(value, bool)):
-            raise MoEError(f"{origin}: parameter '{key}' must be {p.kind.__name__}, got {value!r}")
-        if not p.check(value):
-            raise MoEError(f"{origin}: parameter '{key}' = {value!r} is out of range ({p.rule})")
+        values[key] = _checked(key, value, origin)
     missing = [k for k in SCHEMA if k not in values]
     if missing:
         raise MoEError(f"{origin}: missing parameter '{missing[0]}'")
+    _check_variants(values["comparison.variants"], origin)
     if values["final_temperature"] > values["initial_temperature"]:
         warnings.warn(f"{origin}: final_temperature {values['final_temperature']} is above initial_temperature "
                       f"{values['initial_temperature']}: the gate will get softer during training", stacklevel=2)

@@ -145,16 +145,47 @@ def sample_grid(images, rows: list[dict], expert_names: list[str], title: str, p
     _save(fig, path)
 
 
-def method_bars(accuracies: dict[str, float], title: str, path):
-    """Horizontal bars, one per method, best at the top, the value at each bar's end."""
+def _bar_colour(name: str, trained: set[str]) -> str:
+    if "oracle" in name:
+        return "#c7ccd1"  # an upper bound, not a model
+    return "#4C72B0" if name in trained else "#9aa5b1"
+
+
+def method_bars(accuracies: dict[str, float], title: str, path, trained: set[str] = frozenset(), ax=None):
+    """Horizontal bars, one per method, best at the top, the value at each bar's end; trained methods
+    blue, untrained grey, the oracle light (it is a bound, not a model)."""
     names = sorted(accuracies, key=accuracies.get)
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.4))
-    colors = ["#9aa5b1" if "oracle" in n else "#4C72B0" for n in names]
-    bars = ax.barh(range(len(names)), [accuracies[n] for n in names], color=colors)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.4))
+    trained = trained or {n for n in names if "oracle" not in n}
+    bars = ax.barh(range(len(names)), [accuracies[n] for n in names], color=[_bar_colour(n, trained) for n in names])
     for b, n in zip(bars, names):
         ax.text(b.get_width() + 1, b.get_y() + b.get_height() / 2, f"{accuracies[n]:.1f}", va="center", fontsize=8)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlim(0, 105)
     ax.set_xlabel("test accuracy (%)")
     ax.set_title(title)
+    if fig is not None:
+        _save(fig, path)
+
+
+def comparison_plot(accuracies: dict[str, float], runs: dict[str, dict], title: str, path):
+    """Left: test accuracy per method (trained in blue). Right: validation accuracy against training
+    seconds per trained variant, so it shows who gets there first, not only who ends higher."""
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, max(4.2, 0.42 * len(accuracies) + 1.6)),
+                                       gridspec_kw={"width_ratios": [1, 1.15]})
+    method_bars(accuracies, "test accuracy, after training", None, trained=set(runs), ax=bars)
+    palette = plt.get_cmap("tab10")
+    for i, (name, run) in enumerate(runs.items()):
+        seconds = [e["seconds"] for e in run["epochs"]]
+        acc = [e["val_accuracy"] for e in run["epochs"]]
+        style = "-" if name in ("moe", "distill", "scratch") else "--"  # methods solid, ablations dashed
+        curves.plot(seconds, acc, style, marker="o", markersize=3, color=palette(i % 10), label=name)
+    curves.set_xlabel("training seconds (elapsed, validation included)")
+    curves.set_ylabel("validation accuracy (%)")
+    curves.set_title("time to accuracy")
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
     _save(fig, path)

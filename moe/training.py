@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
@@ -18,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import distributed
 from .data import Split, augment, batch_order, normalize
 from .errors import MoEError
 from .formats import safe_load, save_torch
@@ -62,6 +64,9 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     resumed_from: int | None = None
+    # per epoch, cumulative: seconds spent (training + validation) and training images seen. Kept out
+    # of ``history`` (which is saved in the model file) so the same run writes the same bytes.
+    clock: list[dict] = field(default_factory=list)
 
     @property
     def best_record(self) -> dict:
@@ -94,9 +99,18 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     ``settings``: anything besides ``cfg`` that must match for a resume (data, model choices).
     ``on_epoch(record, model)``: called after each epoch, and replayed for past epochs on resume.
     The model is left with the best epoch's weights, in the state that epoch ran in.
+
+    Under torchrun each rank trains on its shard of every batch (``moe.distributed``); only rank 0
+    reports, calls ``on_epoch`` and writes the checkpoint, and every rank resumes from it.
     """
     device = next(model.parameters()).device
     model.to(memory_format=torch.channels_last)
+    train_model = distributed.wrap(model)
+    lead = distributed.is_rank_zero()
+    if not lead:
+        progress, on_epoch, say = None, None, (lambda s: None)
+    # the uint8 training images live on the device (7,500 32x32 images are 23 MB); crops run there
+    images, labels = train_set.images.to(device), train_set.labels.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.num_epochs, 1))
     loader_rng = torch.Generator().manual_seed(cfg.seed)
@@ -106,6 +120,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     start_epoch, best_acc, best_epoch, stale = 0, -1.0, -1, 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history: list[dict] = []
+    clock: list[dict] = []
     resumed_from = None
     if checkpoint and checkpoint.exists():
         state = safe_load(checkpoint)
@@ -119,6 +134,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             set_rng_state(state["rng"])
             start_epoch, best_acc, best_epoch, stale = state["epoch"], state["best_acc"], state["best_epoch"], state["stale"]
             best_state, history = state["best_state"], [_interned(r) for r in state["history"]]
+            clock = state.get("clock", [])
             resumed_from = start_epoch
             say(f"resuming from {checkpoint} after epoch {start_epoch} of {cfg.num_epochs}")
             if on_epoch:
@@ -129,6 +145,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     for epoch in range(start_epoch, cfg.num_epochs):
         if stopped_early:
             break
+        started = time.perf_counter()
         objective.begin_epoch(model, epoch, cfg.num_epochs)
         model.train()
         batches = batch_order(len(train_set), cfg.batch_size, loader_rng)
@@ -136,11 +153,11 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             progress.start_epoch(epoch, cfg.num_epochs, len(batches))
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
-            x = augment(train_set.images[idx], loader_rng)
-            x = normalize(x, mean, std).to(device).contiguous(memory_format=torch.channels_last)
-            y = train_set.labels[idx].to(device)
+            x = augment(images[idx.to(device)], loader_rng)  # the global batch: every rank draws the same
+            x = distributed.shard(normalize(x, mean, std)).contiguous(memory_format=torch.channels_last)
+            y = distributed.shard(labels[idx.to(device)])
             with autocast(device, cfg.precision):
-                step = objective.step(model, x, y)
+                step = objective.step(train_model, x, y)
             _check_finite(epoch, {"total": step.loss, **step.terms},
                           checkpoint if checkpoint and checkpoint.exists() else None)
             optimizer.zero_grad(set_to_none=True)
@@ -157,6 +174,10 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
                 progress.advance(step.loss.item(), correct / n)
         lr = optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
         scheduler.step()
+        names = list(sums)  # the same order on every rank
+        sums = dict(zip(names, distributed.sum_over_ranks([sums[n] for n in names])))
+        objective.sum_over_ranks(distributed.sum_over_ranks)
+        distributed.copy_buffers_from_rank_zero(model)  # every rank validates the same model
 
         val_logits, _ = predict(model, val_set.images, mean, std, precision=cfg.precision)
         val_acc = 100.0 * accuracy(val_logits, val_set.labels)
@@ -172,13 +193,17 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             stale += 1
         record["best_val_accuracy"] = best_acc
         history.append(_interned(record))
+        before = clock[-1] if clock else {"seconds": 0.0, "images_seen": 0}
+        clock.append({"seconds": before["seconds"] + time.perf_counter() - started,
+                      "images_seen": before["images_seen"] + int(sums["seen"])})
         if progress:
             progress.end_epoch(record)
-        if checkpoint:
+        if checkpoint and lead:
             save_torch({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         "loader_rng": loader_rng.get_state(), "rng": rng_state(), "best_acc": best_acc,
-                        "best_epoch": best_epoch, "stale": stale, "best_state": best_state, "history": history},
+                        "best_epoch": best_epoch, "stale": stale, "best_state": best_state, "history": history,
+                        "clock": clock},
                        checkpoint)
         if on_epoch:
             on_epoch(record, model)
@@ -186,7 +211,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             stopped_early = True
             say(f"early stop after epoch {epoch + 1}: no better validation accuracy for {cfg.patience} epochs")
 
-    result = TrainResult(best_state, best_epoch, best_acc, history, stopped_early, resumed_from)
+    result = TrainResult(best_state, best_epoch, best_acc, history, stopped_early, resumed_from, clock)
     model.load_state_dict(best_state)
     objective.select(model, result.best_record)
     return result

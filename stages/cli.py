@@ -20,6 +20,8 @@ COMMANDS = {
     "evaluate": "Test a trained MoE once on the held-out test set (or any checkpoint with --checkpoint).",
     "analyze": "Which expert serves which class, and how each expert does alone.",
     "compare": "The trained MoE against the merged model, the teachers' ensemble and the routing oracle.",
+    "variant": "Train one variant of the comparison (params.yaml comparison.variants) and record its figures.",
+    "comparison": "Every variant of the comparison beside the untrained baselines: table, JSON and plot.",
     "report": "Write reports/TASK.md: tables and pictures of one task's results.",
     "summary": "The headline figures of every task, in one table that fits 80 columns.",
     "new-task": "Write tasks/NAME.yaml from an image folder and add it to params.yaml's task list.",
@@ -29,7 +31,7 @@ COMMANDS = {
 }
 
 
-MODULE_OF = {"summary": "report", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
+MODULE_OF = {"summary": "report", "variant": "comparison", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
 
 
 class LazyGroup(typer.core.TyperGroup):

@@ -78,11 +78,12 @@ def reads(*names: str):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            given = {name: kwargs.pop(name.replace(".", "__")) for name in names}
+            given = {name: kwargs.pop(name.replace(".", "__"), None) for name in names}
             values = params(kwargs.get("params_file", Path("params.yaml")), **given)
             return fn(*args, p={name: values[name] for name in names}, **kwargs)
 
-        wrapper.__signature__ = signature.replace(parameters=kept + [_option(n) for n in names])
+        options = [_option(n) for n in names if SCHEMA[n].kind is not dict]  # a mapping is edited in params.yaml
+        wrapper.__signature__ = signature.replace(parameters=kept + options)
         wrapper.reads = names
         return wrapper
 
@@ -118,6 +119,13 @@ class Paths:
     def model(self, model_name: str) -> Path:
         return self.models / f"{model_name}.pth"
 
+    def run(self, variant: str) -> Path:
+        """The record of one comparison variant (comparison/dvc.yaml)."""
+        return Path("runs") / self.task / f"{variant}.json"
+
+    def variant_state(self, variant: str) -> Path:
+        return self.checkpoints / f"variant_{variant}.pth"  # resumable state while a variant trains
+
     def teacher(self, index: int) -> Path:
         return self.teachers / f"teacher_{index + 1}.pth"
 
@@ -125,15 +133,24 @@ class Paths:
         """The stage that writes ``path``, for the hint after a missing file."""
         path = Path(path)
         for folder, stage in ((self.data, "fetch"), (self.teachers, "pretrain"), (self.merged, "merge"),
-                              (self.predictions, "evaluate"), (self.models, "train")):
+                              (self.predictions, "evaluate"), (self.models, "train"), (Path("runs") / self.task, "variant")):
             if path == folder or folder in path.parents:
                 return stage
         return None
 
 
-def is_rank_zero() -> bool:
-    """Only the first process of a distributed run logs (torchrun sets RANK)."""
-    return int(os.environ.get("RANK", "0")) == 0
+def relaunch_under_torchrun(processes: int) -> None:
+    """With ``processes`` > 1 and not started by torchrun: replace this process by PyTorch's launcher
+    running the same command in that many processes on this machine (`dvc repro` needs no change).
+    Several machines: start `torchrun --nnodes ...` yourself; the command then runs as it is."""
+    if processes <= 1 or "RANK" in os.environ:
+        return
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "stages.cli", *sys.argv[1:]]
+    say(f"running under torchrun in {processes} processes: {' '.join(command[1:])}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 class NullLive:
@@ -230,6 +247,9 @@ def _hint(error: MoEError) -> str:
         parts = Path(error.path).parts
         task = Path(parts[1]).stem if len(parts) > 1 else ""
         producer = Paths(task).producer(Path(error.path)) if task else None
+        if producer == "variant":
+            return (f" (the comparison writes it: run `moe variant --task {task} --name {Path(error.path).stem}` "
+                    "or `dvc repro comparison/dvc.yaml` first)")
         if producer:
             return f" ({producer} writes it: run `moe {producer} --task {task}` or `dvc repro` first)"
     return ""

@@ -32,12 +32,12 @@ def compare_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, 
     result = {p["method"]: round(100.0 * accuracy(trained["logits"], trained["labels"]), 2),
               "merged, untrained": accuracy_on(spec, paths.merged, test),
               "teacher ensemble": baselines["ensemble"], "oracle (not deployable)": baselines["oracle"]}
-    save_json({"test_accuracy": result, "images": len(test)}, paths.metrics / f"compare_{spec.name}.json")
-    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(test)} images)", paths.plots / "compare.png")
+    save_json({"test_accuracy": result, "images": len(test)}, paths.metrics / f"{spec.name}_baselines.json")
+    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(test)} images)", paths.plots / "baselines.png")
     table = Table(title=f"{heading(spec)}: test accuracy (%)", title_justify="left")
     table.add_column("method")
     table.add_column("accuracy", justify="right")
     for name, acc in result.items():
         table.add_row(name, f"{acc:.1f}")
     console.print(table)
-    console.print(f"written {paths.metrics / ('compare_' + spec.name + '.json')} and {paths.plots / 'compare.png'}")
+    console.print(f"written {paths.metrics / (spec.name + '_baselines.json')} and {paths.plots / 'baselines.png'}")

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import typer
 
+from moe import distributed
 from moe.checkpoints import save_model
 from moe.formats import build_folder, save_json
 from moe.runtime import pick_device, resolve_precision
 from moe.teachers import obtain_teachers
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, say, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, relaunch_under_torchrun, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -17,14 +18,19 @@ app = typer.Typer(add_completion=False)
 @app.command("pretrain")
 @stage
 @reads("teacher.epochs", "teacher.lr", "teacher.batch_size", "max_train_per_class", "val_fraction", "seed",
-       "weight_decay", "precision")
+       "weight_decay", "precision", "processes")
 def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train (or take from the source) the task's teachers and report each one's accuracy on its own classes."""
+    relaunch_under_torchrun(p["processes"])
     spec = task_spec(task)
     paths = Paths(spec.name)
-    device = pick_device()
+    device = distributed.setup(pick_device())  # this rank's device under torchrun
     teachers, _, _ = obtain_teachers(spec, paths.data, p, device, resolve_precision(p["precision"], device),
-                                          progress_for=lambda name: RichProgress(f"teacher {name}"), say=say)
+                                     progress_for=lambda name: RichProgress(f"teacher {name}"),
+                                     say=say if distributed.is_rank_zero() else lambda s: None)
+    distributed.teardown()
+    if not distributed.is_rank_zero():
+        return
 
     def write_all(folder: Path):  # all teachers or none, and nothing left from an earlier run
         for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):

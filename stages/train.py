@@ -4,43 +4,38 @@ from pathlib import Path
 
 import typer
 
+from moe import distributed
 from moe.analysis import gate_snapshot
 from moe.checkpoints import load_moe, save_model
 from moe.data import prepare_task_data
 from moe.formats import save_csv
-from moe.objectives import DistillObjective, MoEObjective
-from moe.teachers import load_task_teachers
+from moe.objectives import objective_for
 from moe.plots import heatmap, history_tables
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, fit
 
-from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, heading, is_rank_zero, reads, say, stage,
-                     task_spec)
+from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, heading, reads, relaunch_under_torchrun,
+                     say, stage, task_spec)
 
 app = typer.Typer(add_completion=False)
-
-
-def distillation(spec, paths, p, mean, std, device) -> DistillObjective:
-    teachers, index, renormalise = load_task_teachers(spec, [paths.teacher(i) for i in range(spec.num_experts)], mean, std)
-    return DistillObjective.from_params(p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
-                                                  renormalise)
 
 
 @app.command("train")
 @stage
 @reads("num_epochs", "lr", "weight_decay", "patience", "batch_size", "seed", "model_name", "expert_analysis_interval",
        "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "max_train_per_class",
-       "val_fraction", "gate_noise_std", "precision", "method", "kd_weight", "kd_temperature")
+       "val_fraction", "gate_noise_std", "precision", "method", "kd_weight", "kd_temperature", "processes")
 def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train the MoE: cross-entropy + diversity + balance, cosine-annealed gating temperature, early stopping."""
     from dvclive import Live
 
+    relaunch_under_torchrun(p["processes"])
     spec = task_spec(task)
     paths = Paths(spec.name)
-    device = pick_device()
+    device = distributed.setup(pick_device())  # this rank's device under torchrun
+    lead = distributed.is_rank_zero()
     cfg = TrainConfig.from_params(p, precision=resolve_precision(p["precision"], device))
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
-    seed_everything(p["seed"])
     model = load_moe(paths.merged, spec, p["gate_noise_std"]).to(device)
     settings = {"task": spec.name, "val_fraction": p["val_fraction"], "gate_noise_std": p["gate_noise_std"],
                 "merged": paths.merged.stat().st_size}
@@ -48,7 +43,7 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     experts = [f"{i + 1} {name}" for i, name in enumerate(teachers)]
     history = []
 
-    live_logger = Live(dir=str(paths.live), save_dvc_exp=False, dvcyaml=None, report=None) if is_rank_zero() else NullLive()
+    live_logger = Live(dir=str(paths.live), save_dvc_exp=False, dvcyaml=None, report=None) if lead else NullLive()
     with live_logger as live:
         def on_epoch(record, current_model):
             for key, value in record.items():
@@ -65,14 +60,18 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
                         paths.analysis / f"contribution_epoch_{epoch:03d}.png")
             live.next_step()
 
-        objective = (distillation(spec, paths, p, data.mean, data.std, device) if p["method"] == "distill"
-                     else MoEObjective.from_params(p))
+        objective = objective_for(p, spec, [paths.teacher(i) for i in range(spec.num_experts)], data.mean, data.std,
+                                  device)
+        seed_everything(p["seed"])  # right before training: the comparison's moe variant is this run exactly
         result = fit(model, objective, data.train, data.val, cfg, data.mean, data.std,
                      checkpoint=paths.train_state, settings=settings, on_epoch=on_epoch,
                      progress=RichProgress(f"MoE {spec.name}"), say=say)
         live.summary["best_val_accuracy"] = result.best_val_accuracy
         live.summary["best_epoch"] = result.best_epoch
 
+    distributed.teardown()
+    if not lead:
+        return
     save_model(paths.model(p["model_name"]), model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names,
                history=result.history, best_epoch=result.best_epoch)
     paths.train_state.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACKED = ["moe", "stages", "tasks", "metrics", "plots", "reports", "checked", "dvc.yaml", "params.yaml", "pyproject.toml",
+TRACKED = ["moe", "stages", "comparison", "tasks", "metrics", "plots", "reports", "checked", "dvc.yaml", "params.yaml", "pyproject.toml",
            ".gitignore"]
 
 

@@ -11,7 +11,11 @@ import yaml
 
 from .conftest import ROOT
 
-PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+from stages.cli import MODULE_OF
+
+# both pipelines: the main one and the comparison (whose stages run from the root: wdir ..)
+PIPELINE = {**yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"],
+            **{f"comparison/{k}": v for k, v in yaml.safe_load((ROOT / "comparison" / "dvc.yaml").read_text())["stages"].items()}}
 
 
 def module_file(name: str) -> Path | None:
@@ -62,11 +66,15 @@ def stage_command(stage: dict) -> str:
     return body(stage)["cmd"].split()[1]  # "moe <command> --task ${item}"
 
 
+def stage_module(stage: dict) -> str:
+    command = stage_command(stage)
+    return MODULE_OF.get(command, command)
+
+
 @pytest.mark.parametrize("name", sorted(PIPELINE))
 def test_every_imported_module_is_a_dep(name):
     stage = PIPELINE[name]
-    command = stage_command(stage)
-    needed = closure(ROOT / "stages" / "cli.py") | closure(ROOT / "stages" / f"{command}.py")
+    needed = closure(ROOT / "stages" / "cli.py") | closure(ROOT / "stages" / f"{stage_module(stage)}.py")
     deps = [ROOT / d for d in body(stage).get("deps", [])]
     missing = sorted(str(f.relative_to(ROOT)) for f in needed
                      if not any(f == d or d in f.parents for d in deps))
@@ -76,10 +84,12 @@ def test_every_imported_module_is_a_dep(name):
 @pytest.mark.parametrize("name", sorted(PIPELINE))
 def test_params_are_exactly_what_the_stage_reads(name):
     stage = PIPELINE[name]
-    command = importlib.import_module(f"stages.{stage_command(stage)}")
+    command = importlib.import_module(f"stages.{stage_module(stage)}")
     declared = next(getattr(c.callback, "reads", ()) for c in command.app.registered_commands
                     if c.name == stage_command(stage))
-    assert sorted(body(stage).get("params", [])) == sorted(declared)
+    # a comparison variant depends on its own entry only: comparison.variants.${key}
+    listed = [name.removesuffix(".${key}") for name in body(stage).get("params", [])]
+    assert sorted(listed) == sorted(declared)
 
 
 def test_the_check_finds_an_indirect_import():

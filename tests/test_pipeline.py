@@ -26,7 +26,7 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
         assert len(json.loads((repo / "plots" / task / "per_class.json").read_text())) == classes
         assert (repo / "plots" / task / "expert_contribution.png").stat().st_size > 1000
         assert (repo / "plots" / task / "confusion.png").stat().st_size > 1000
-        compared = json.loads((repo / "metrics" / f"compare_{task}.json").read_text())["test_accuracy"]
+        compared = json.loads((repo / "metrics" / f"{task}_baselines.json").read_text())["test_accuracy"]
         assert list(compared) == ["moe", "merged, untrained", "teacher ensemble", "oracle (not deployable)"]
         assert compared["moe"] == metrics["accuracy"]
         accuracy = (repo / "plots" / task / "accuracy.csv").read_text().splitlines()

@@ -1,0 +1,109 @@
+"""The comparison of methods and ablations: its figures from constructed runs, the variant parameters,
+and `dvc repro comparison/dvc.yaml` on a tiny demo (every variant trains; moe is the train stage's run)."""
+
+import json
+
+import pytest
+
+from moe.comparison import comparison_summary, curve_rows, time_to_accuracy, variant_params
+from moe.errors import MoEError
+from moe.params import load_params
+
+from .conftest import ROOT
+from .pipeline_repo import make_repo, run
+
+
+def _run(test_accuracy, seconds_and_val, before=None, best_epoch=1):
+    epochs = [{"epoch": i + 1, "seconds": s, "images_seen": 100 * (i + 1), "val_accuracy": v}
+              for i, (s, v) in enumerate(seconds_and_val)]
+    return {"test_accuracy": test_accuracy, "test_accuracy_before_training": before, "best_epoch": best_epoch,
+            "best_val_accuracy": max(v for _, v in seconds_and_val), "train_seconds": epochs[-1]["seconds"],
+            "images_seen": epochs[-1]["images_seen"], "epochs": epochs}
+
+
+RUNS = {"moe": _run(60.0, [(10, 40.0), (20, 55.0), (30, 58.0)], before=12.5, best_epoch=3),
+        "scratch": _run(50.0, [(9, 20.0), (18, 45.0), (27, 59.0)], before=6.7, best_epoch=3),
+        "distill": _run(62.0, [(15, 58.0), (30, 61.0)], before=12.5, best_epoch=2)}
+
+
+def test_summary_lists_trained_then_untrained_with_costs():
+    summary = comparison_summary(RUNS, {"teacher ensemble": 30.0, "oracle (not deployable)": 70.0}, 1500)
+    assert summary["test_accuracy"] == {"moe": 60.0, "scratch": 50.0, "distill": 62.0, "merged, untrained": 12.5,
+                                        "teacher ensemble": 30.0, "oracle (not deployable)": 70.0}
+    assert summary["train_seconds"] == {"moe": 30, "scratch": 27, "distill": 30}
+    assert summary["images_seen"] == {"moe": 300, "scratch": 300, "distill": 200}
+    assert summary["images"] == 1500
+
+
+def test_time_to_reach_the_moe_best_validation_accuracy():
+    # moe's best is 58.0 at 30 s; scratch first reaches it at 27 s, distill at 15 s
+    assert time_to_accuracy(RUNS) == {"moe": 30, "scratch": 27, "distill": 15}
+    assert time_to_accuracy({"scratch": RUNS["scratch"]}) == {}
+    slow = {"moe": RUNS["moe"], "never": _run(10.0, [(5, 10.0)])}
+    assert time_to_accuracy(slow)["never"] is None
+
+
+def test_curve_rows_are_long_format():
+    rows = curve_rows(RUNS)
+    assert len(rows) == 3 + 3 + 2
+    assert rows[0] == {"variant": "moe", "epoch": 1, "seconds": 10, "images_seen": 100, "val_accuracy": 40.0}
+
+
+def test_variants_are_checked_like_parameters(tmp_path):
+    p = load_params(ROOT / "params.yaml")
+    assert variant_params(p, p["comparison.variants"]["no_diversity"])["diversity_weight"] == 0.0
+    assert variant_params(p, {})["diversity_weight"] == p["diversity_weight"]
+    base = (ROOT / "params.yaml").read_text()
+    where = f"{tmp_path / 'params.yaml'}: comparison variant"
+    for entry, message in (("no_balance: {balance_weight: -1}",
+                            f"{where} 'no_balance': parameter 'balance_weight' = -1.0 is out of range (>= 0)"),
+                           ("no_balance: {source: demo}", f"{where} 'no_balance': 'source' cannot change per variant"),
+                           ("no_balance: {balance_wieght: 0.0}", f"{where} 'no_balance': 'balance_wieght' cannot change"),
+                           ("no/balance: {}", f"{where} 'no/balance': a name is letters, digits"),
+                           ("no_balance: 0.0", f"{where} 'no_balance': expected a mapping")):
+        (tmp_path / "params.yaml").write_text(base.replace("no_balance: {balance_weight: 0.0}", entry))
+        with pytest.raises(MoEError) as e:
+            load_params(tmp_path / "params.yaml")
+        assert str(e.value).startswith(message), str(e.value)
+
+
+TINY_A = {"tasks": {"A": "tasks/A.yaml"}, "demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1,
+          "num_epochs": 2, "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8}
+
+
+def test_dvc_repro_comparison_trains_every_variant(tmp_path):
+    repo, env = make_repo(tmp_path, TINY_A)
+    result = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    variants = list(load_params(repo / "params.yaml")["comparison.variants"])
+    assert {"moe", "distill", "scratch", "no_diversity", "no_balance", "constant_temperature", "no_bn_reestimation",
+            "random_classifier"} <= set(variants)
+    summary = json.loads((repo / "metrics" / "compare_A.json").read_text())
+    assert list(summary["test_accuracy"]) == variants + ["merged, untrained", "teacher ensemble",
+                                                         "oracle (not deployable)"]
+    train_images = 15 * (6 - 1)  # 6 demo images per class, one per class held out for validation
+    for name in variants:
+        record = json.loads((repo / "runs" / "A" / f"{name}.json").read_text())
+        assert [e["images_seen"] for e in record["epochs"]] == [train_images, 2 * train_images]
+        assert 0 < record["epochs"][0]["seconds"] < record["epochs"][1]["seconds"] == summary["train_seconds"][name]
+    assert json.loads((repo / "runs" / "A" / "no_bn_reestimation.json").read_text())["bn_images"] == 0
+    assert (repo / "plots" / "A" / "comparison.png").stat().st_size > 10_000
+    assert (repo / "plots" / "A" / "comparison.csv").read_text().startswith("variant,epoch,seconds,images_seen,val_accuracy")
+
+    # the moe variant is the main pipeline's merge + train exactly; its start is the merged model
+    assert run(["dvc", "repro", "compare@A"], repo, env).returncode == 0
+    trained = json.loads((repo / "metrics" / "A.json").read_text())["accuracy"]
+    assert summary["test_accuracy"]["moe"] == trained
+    baselines = json.loads((repo / "metrics" / "A_baselines.json").read_text())["test_accuracy"]
+    assert summary["test_accuracy"]["merged, untrained"] == baselines["merged, untrained"]
+    assert summary["test_accuracy"]["teacher ensemble"] == baselines["teacher ensemble"]
+
+    # nothing to do the second time; a change to one variant reruns that variant and the table only
+    assert "Running stage" not in run(["dvc", "repro", "comparison/dvc.yaml"], repo, env).stdout
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("diversity_weight: 0.0", "diversity_weight: 0.01"))
+    rerun = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    ran = [line for line in rerun.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'check':", "Running stage 'comparison/dvc.yaml:variant@no_diversity':",
+                   "Running stage 'comparison/dvc.yaml:comparison':"], ran

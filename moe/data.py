@@ -167,11 +167,12 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> t
     return out
 
 
-def batch_order(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-    """Shuffled (or, without a generator, sequential) index batches; a lone last sample joins the previous batch."""
+def batch_order(n: int, batch_size: int, generator: torch.Generator | None, shards: int = 1) -> list[torch.Tensor]:
+    """Shuffled (or, without a generator, sequential) index batches; a last batch too short to give
+    each of ``shards`` processes two samples joins the previous batch (BatchNorm needs two)."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     batches = list(order.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm needs two samples
+    if len(batches) > 1 and len(batches[-1]) < 2 * shards:
         batches[-2] = torch.cat([batches[-2], batches.pop()])
     return batches
 

@@ -106,6 +106,9 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     device = next(model.parameters()).device
     model.to(memory_format=torch.channels_last)
     train_model = distributed.wrap(model)
+    if cfg.batch_size < 2 * distributed.world_size():
+        raise MoEError(f"batch_size {cfg.batch_size} gives some of the {distributed.world_size()} processes fewer than "
+                       "two images per step (BatchNorm needs two): raise batch_size or lower processes")
     lead = distributed.is_rank_zero()
     if not lead:
         progress, on_epoch, say = None, None, (lambda s: None)
@@ -148,7 +151,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         started = time.perf_counter()
         objective.begin_epoch(model, epoch, cfg.num_epochs)
         model.train()
-        batches = batch_order(len(train_set), cfg.batch_size, loader_rng)
+        batches = batch_order(len(train_set), cfg.batch_size, loader_rng, distributed.world_size())
         if progress:
             progress.start_epoch(epoch, cfg.num_epochs, len(batches))
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from moe.data import normalize
@@ -73,3 +72,19 @@ def test_two_processes_train_alike_only_rank_zero_writes_and_a_killed_run_resume
     final = torch.load(killed / "weights_rank1.pth", weights_only=True)
     for name in weights[0]:
         torch.testing.assert_close(final[name], weights[0][name], rtol=0, atol=0, msg=name)
+
+
+def test_processes_two_runs_the_train_and_pretrain_stages_under_torchrun(tmp_path):
+    from .pipeline_repo import make_repo, run
+
+    repo, env = make_repo(tmp_path, {"tasks": {"A": "tasks/A.yaml"}, "demo.train_per_class": 6,
+                                     "demo.test_per_class": 3, "teacher.epochs": 1, "num_epochs": 2,
+                                     "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8,
+                                     "processes": 2})
+    result = run(["dvc", "repro", "evaluate@A"], repo, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert out.count("running under torchrun in 2 processes") == 2  # pretrain and train
+    assert out.count("task A: best validation accuracy") == 1  # rank 0 alone reports and writes
+    assert 0 <= json.loads((repo / "metrics" / "A.json").read_text())["accuracy"] <= 100
+    assert not (repo / "checkpoints" / "A" / "train_state.pth").exists()

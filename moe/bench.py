@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .data import augment, normalize
 from .losses import moe_loss
 from .models import MoEModel
-from .runtime import autocast, bf16_is_fast, pick_device
+from .runtime import autocast, bf16_is_fast, memory_format_for, pick_device
 
 
 def _timed(fn, min_seconds: float, warmup: int = 1) -> float:
@@ -40,12 +40,11 @@ def forward_gflop(image_size: int, num_classes: int = 15) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def step_rates(image_size: int, batch_size: int, precision: str, channels_last: bool, device,
+def step_rates(image_size: int, batch_size: int, precision: str, fmt: torch.memory_format, device,
                min_seconds: float) -> dict:
     """Images/s for a full training step (augment, forward, three losses, backward, AdamW) and for inference."""
     torch.manual_seed(0)
     model = MoEModel(15, 3).to(device)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8)
@@ -93,9 +92,9 @@ def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: flo
     rows = []
     for size in sizes:
         gflop = forward_gflop(size)
-        fast = step_rates(size, batch_sizes[size], precision, True, device, min_seconds)
+        fast = step_rates(size, batch_sizes[size], precision, memory_format_for(size, device), device, min_seconds)
         say(f"{size}x{size} fast path: train {fast['train_img_s']:.0f} img/s, inference {fast['infer_img_s']:.0f} img/s")
-        ref = step_rates(size, batch_sizes[size], "fp32", False, device, min_seconds)
+        ref = step_rates(size, batch_sizes[size], "fp32", torch.contiguous_format, device, min_seconds)
         say(f"{size}x{size} reference: train {ref['train_img_s']:.0f} img/s, inference {ref['infer_img_s']:.0f} img/s")
         for name, rates in (("fast", fast), ("reference", ref)):
             achieved = rates["train_img_s"] * 3 * gflop  # backward costs about twice the forward

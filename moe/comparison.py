@@ -79,5 +79,6 @@ def time_to_accuracy(runs: dict[str, dict], reference: str = "moe") -> dict[str,
 
 
 def curve_rows(runs: dict[str, dict]) -> list[dict]:
-    """Long-format rows (variant, epoch, seconds, images seen, validation accuracy) for DVC's plots."""
-    return [{"variant": name, **e} for name, run in runs.items() for e in run["epochs"]]
+    """Long-format rows (variant as "series", epoch, seconds, images seen, validation accuracy) for
+    DVC's plots (the project's series template colours by "series")."""
+    return [{"series": name, **e} for name, run in runs.items() for e in run["epochs"]]

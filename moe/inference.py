@@ -11,15 +11,18 @@ import torch.nn as nn
 from .data import normalize
 from .errors import MoEError
 from .images import read_image
-from .runtime import autocast
+from .runtime import autocast, memory_format_for
 
 
 def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256):
-    """Normalised channels_last batches of uint8 images on the model's device; the model in eval mode."""
+    """Normalised batches of uint8 images on the model's device, in the layout that is faster there
+    for their size; the model in eval mode."""
     model.eval()
     device = next(model.parameters()).device
+    layout = memory_format_for(images.shape[-1], device)
+    model.to(memory_format=layout)
     for start in range(0, len(images), batch_size):
-        yield normalize(images[start:start + batch_size], mean, std).to(device).contiguous(memory_format=torch.channels_last)
+        yield normalize(images[start:start + batch_size].to(device), mean, std).contiguous(memory_format=layout)
 
 
 def logits_and_gates(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:

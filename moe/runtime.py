@@ -35,6 +35,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def memory_format_for(image_size: int, device: torch.device) -> torch.memory_format:
+    """The tensor layout that is faster for this image size on this device, by measurement (`moe bench`).
+
+    On an AVX2 CPU channels-last gains 36 % in training at 64x64 but costs 12 % at 32x32: oneDNN's
+    channels-last kernels pay once a feature map holds enough pixels per channel. On a GPU it is the
+    layout tensor cores want.
+    """
+    if device.type == "cuda" or image_size >= 64:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -25,7 +25,7 @@ from .errors import MoEError
 from .formats import safe_load, save_torch
 from .inference import accuracy, predict
 from .params import default_of
-from .runtime import autocast, rng_state, set_rng_state
+from .runtime import autocast, memory_format_for, rng_state, set_rng_state
 
 
 @dataclass
@@ -104,7 +104,8 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     reports, calls ``on_epoch`` and writes the checkpoint, and every rank resumes from it.
     """
     device = next(model.parameters()).device
-    model.to(memory_format=torch.channels_last)
+    layout = memory_format_for(train_set.images.shape[-1], device)
+    model.to(memory_format=layout)
     train_model = distributed.wrap(model)
     if cfg.batch_size < 2 * distributed.world_size():
         raise MoEError(f"batch_size {cfg.batch_size} gives some of the {distributed.world_size()} processes fewer than "
@@ -157,7 +158,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
             x = augment(images[idx.to(device)], loader_rng)  # the global batch: every rank draws the same
-            x = distributed.shard(normalize(x, mean, std)).contiguous(memory_format=torch.channels_last)
+            x = distributed.shard(normalize(x, mean, std)).contiguous(memory_format=layout)
             y = distributed.shard(labels[idx.to(device)])
             with autocast(device, cfg.precision):
                 step = objective.step(train_model, x, y)

@@ -46,7 +46,7 @@ def test_time_to_reach_the_moe_best_validation_accuracy():
 def test_curve_rows_are_long_format():
     rows = curve_rows(RUNS)
     assert len(rows) == 3 + 3 + 2
-    assert rows[0] == {"variant": "moe", "epoch": 1, "seconds": 10, "images_seen": 100, "val_accuracy": 40.0}
+    assert rows[0] == {"series": "moe", "epoch": 1, "seconds": 10, "images_seen": 100, "val_accuracy": 40.0}
 
 
 def test_variants_are_checked_like_parameters(tmp_path):
@@ -88,7 +88,7 @@ def test_dvc_repro_comparison_trains_every_variant(tmp_path):
         assert 0 < record["epochs"][0]["seconds"] < record["epochs"][1]["seconds"] == summary["train_seconds"][name]
     assert json.loads((repo / "runs" / "A" / "no_bn_reestimation.json").read_text())["bn_images"] == 0
     assert (repo / "plots" / "A" / "comparison.png").stat().st_size > 10_000
-    assert (repo / "plots" / "A" / "comparison.csv").read_text().startswith("variant,epoch,seconds,images_seen,val_accuracy")
+    assert (repo / "plots" / "A" / "comparison.csv").read_text().startswith("series,epoch,seconds,images_seen,val_accuracy")
 
     # the moe variant is the main pipeline's merge + train exactly; its start is the merged model
     assert run(["dvc", "repro", "compare@A"], repo, env).returncode == 0

@@ -1,8 +1,10 @@
 """State-dict layout must equal the released files' (formats reference) so they load unchanged."""
 
+import pytest
 import torch
 
 from moe.models import MoEModel, TeacherCNN
+from moe.runtime import memory_format_for
 
 BACKBONE = [  # (teacher key, MoE key, shape)
     ("conv1.conv.weight", "feature_extractor.0.conv.weight", (64, 3, 3, 3)),
@@ -71,3 +73,18 @@ def test_moe_forward_shapes_and_gates_sum_to_one():
     logits, gates = model(torch.randn(4, 3, 64, 64))
     assert logits.shape == (4, 12) and gates.shape == (4, 3)
     torch.testing.assert_close(gates.sum(1), torch.ones(4))
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_memory_layouts_give_the_same_logits(size):
+    # the layout is chosen per image size for speed (moe.runtime.memory_format_for); it must not change results
+    torch.manual_seed(0)
+    model = MoEModel(15, 3).eval()
+    x = torch.randn(8, 3, size, size)
+    with torch.no_grad():
+        plain, plain_gates = model.to(memory_format=torch.contiguous_format)(x)
+        last, last_gates = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(last, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(last_gates, plain_gates, rtol=1e-4, atol=1e-5)
+    assert memory_format_for(32, torch.device("cpu")) == torch.contiguous_format
+    assert memory_format_for(64, torch.device("cpu")) == torch.channels_last

@@ -52,7 +52,7 @@ spec = load_task("tasks/A.yaml")
 meta = read_metadata("models/A/merged_moe.pth")
 epochs = len(meta["history"])
 images = len(prepare_task_data(spec, "data/A", 0.1, 100, int(os.environ.get("LIMIT", "0"))).train)
-train_s = float(re.search(r"train wall time: ([\d.]+)", open("gpu_check.times").read()).group(1))
+train_s = float(re.search(r"^train wall time: ([\d.]+)", open("gpu_check.times").read(), re.M).group(1))
 accuracy = json.load(open("metrics/A.json"))["accuracy"]
 print(f"MoE: {epochs} epochs (best {meta['best_epoch']}) on {images} training images in {train_s:.0f} s of the train "
       f"stage: {epochs * images / train_s:.0f} images/s (validation and start-up included)")

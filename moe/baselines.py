@@ -47,11 +47,13 @@ def teacher_baselines(spec: TaskSpec, teacher_files, images: torch.Tensor, label
     normalisation it records."""
     from .checkpoints import load_teacher, read_metadata
     from .inference import accuracy, predict
+    from .runtime import pick_device
 
     logits = []
     for t, f in zip(spec.teachers, teacher_files):
         meta = read_metadata(f)
-        logits.append(predict(load_teacher(f, len(t.class_ids)), images, meta["mean"], meta["std"])[0])
+        teacher = load_teacher(f, len(t.class_ids)).to(pick_device())
+        logits.append(predict(teacher, images, meta["mean"], meta["std"])[0])
     oracle = oracle_predictions(spec, logits, labels)
     return {"ensemble": round(100.0 * accuracy(ensemble_scores(spec, logits), labels), 2),
             "oracle": round(100.0 * (oracle == labels).float().mean().item(), 2)}

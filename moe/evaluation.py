@@ -13,7 +13,7 @@ from .errors import MoEError
 from .formats import safe_load, save_torch
 from .models import MoEModel
 from .inference import accuracy, eval_batches, predict
-from .runtime import autocast
+from .runtime import autocast, pick_device
 from .tasks import TaskSpec
 
 
@@ -124,7 +124,7 @@ class Evaluation:
 
 def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path, seed: int) -> Evaluation:
     """A model file on its evaluation set (``evaluation_set``), once, with everything evaluate writes."""
-    model = load_moe(model_path, spec)
+    model = load_moe(model_path, spec).to(pick_device())  # a GPU when there is one
     test, mean, std, protocol = evaluation_set(spec, model_path, data_root)
     predictions = predict_with_experts(model, test.images, mean, std)
     logits, gates = predictions["logits"], predictions["gates"]
@@ -138,4 +138,4 @@ def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split) -> float:
     trained_with = normalisation_of(model_path)
     if trained_with is None:
         raise MoEError(f"{model_path}: records no normalisation (not a model file this project wrote)")
-    return round(100.0 * accuracy(predict(load_moe(model_path, spec), split.images, *trained_with)[0], split.labels), 2)
+    return round(100.0 * accuracy(predict(load_moe(model_path, spec).to(pick_device()), split.images, *trained_with)[0], split.labels), 2)

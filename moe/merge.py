@@ -18,6 +18,7 @@ import torch.nn as nn
 from .data import TaskData, normalize
 from .errors import MoEError
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
+from .runtime import pick_device
 from .tasks import TaskSpec
 
 
@@ -101,12 +102,14 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], data: TaskDa
                         bn_recalibration_batches: int, batch_size: int, gate_noise_std: float = 0.1,
                         classifier_from_teachers: bool = True) -> tuple[MoEModel, int]:
     """The merged model with its backbone's BatchNorm statistics re-estimated on seeded training
-    batches; returns it with the number of images those statistics saw."""
+    batches (on a GPU when there is one); returns it with the number of images those statistics saw."""
     torch.manual_seed(seed)  # the fresh router's initial weights; torch's default seed differs per process
-    model = merge_teachers(spec, teachers, gate_noise_std, classifier_from_teachers)
+    model = merge_teachers(spec, teachers, gate_noise_std, classifier_from_teachers).to(pick_device())
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data.train), generator=g)[: bn_recalibration_batches * batch_size]
-    batches = [normalize(data.train.images[idx], data.mean, data.std) for idx in order.split(batch_size) if len(idx) > 1]
+    device = next(model.parameters()).device
+    batches = [normalize(data.train.images[idx].to(device), data.mean, data.std) for idx in order.split(batch_size)
+               if len(idx) > 1]
     return model, recalibrate_batchnorm(model.feature_extractor, batches)
 
 

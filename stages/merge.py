@@ -27,7 +27,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     # method scratch: the same architecture from random weights, to isolate what the teachers are worth
     model, seen = initial_moe(spec, [paths.teacher(i) for i in range(spec.num_experts)], data, p)
     acc = 100.0 * accuracy(predict(model, data.val.images, data.mean, data.std)[0], data.val.labels)
-    save_model(paths.merged, model, data.mean, data.std, spec.class_ids, spec.class_names)
+    save_model(paths.merged, model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names)
     save_json({"val_accuracy_at_merge": round(acc, 2)}, paths.metrics / f"{spec.name}_merge.json")
     say(f"merged {spec.num_experts} teachers into {paths.merged}; BatchNorm re-estimated on {seen} images; "
         f"validation accuracy before training {acc:.1f}%")

@@ -12,6 +12,7 @@ from moe.checkpoints import load_moe
 from moe.data import data_origin
 from moe.evaluation import input_normalisation
 from moe.inference import classify_files
+from moe.runtime import pick_device
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, stdout, task_spec
 
@@ -32,7 +33,7 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     spec = task_spec(task)
     paths = Paths(spec.name)
     model_path = checkpoint or paths.model(p["model_name"])
-    model = load_moe(model_path, spec)
+    model = load_moe(model_path, spec).to(pick_device())
     mean, std = input_normalisation(spec, model_path, paths.data)
     demo = checkpoint is None and data_origin(paths.data) == "demo"
     if demo:

@@ -64,9 +64,9 @@ def test_own_image_folder_task_through_dvc(tmp_path):
     origins = json.loads((repo / "models" / "fruit" / "teachers" / "origins.json").read_text())
     assert origins["given"] == "inputs/fruit/given.pth" and origins["orchard"] == "trained"
     assert "# Task fruit" in (repo / "reports" / "fruit.md").read_text()
-    assert "up to date" in run(["dvc", "status"], repo, env).stdout.lower()
+    assert "up to date" in run(["dvc", "status", "dvc.yaml"], repo, env).stdout.lower()
 
     # DVC sees the user's images: changing one reruns the task from fetch
     Image.new("RGB", (32, 32), (0, 0, 0)).save(inputs / "images" / "train" / "fig" / "000.png")
-    status = run(["dvc", "status"], repo, env).stdout
+    status = run(["dvc", "status", "dvc.yaml"], repo, env).stdout
     assert "fetch@fruit" in status and "fetch@A" not in status

@@ -40,19 +40,20 @@ def forward_gflop(image_size: int, num_classes: int = 15) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def step_rates(image_size: int, batch_size: int, precision: str, fmt: torch.memory_format, device,
-               min_seconds: float) -> dict:
-    """Images/s for a full training step (augment, forward, three losses, backward, AdamW) and for inference."""
+def step_functions(image_size: int, batch_size: int, precision: str, fmt: torch.memory_format, device):
+    """(train_step, infer) for one path: a full training step (augment, forward, three losses,
+    backward, AdamW) and an inference pass, each on one batch."""
     torch.manual_seed(0)
-    model = MoEModel(15, 3).to(device)
-    model = model.to(memory_format=fmt)
+    model = MoEModel(15, 3).to(device).to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8)
     labels = torch.randint(0, 15, (batch_size,), device=device)
     g = torch.Generator().manual_seed(0)
     mean, std = [0.5] * 3, [0.25] * 3
+    x_eval = normalize(images, mean, std).to(device).contiguous(memory_format=fmt)
 
     def train_step():
+        model.train()
         x = normalize(augment(images, g), mean, std).to(device).contiguous(memory_format=fmt)
         with autocast(device, precision):
             logits, gates = model(x)
@@ -63,20 +64,28 @@ def step_rates(image_size: int, batch_size: int, precision: str, fmt: torch.memo
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    model.train()
-    train_s = _timed(train_step, min_seconds)
-    model.eval()
-    x_eval = normalize(images, mean, std).to(device).contiguous(memory_format=fmt)
-
     @torch.no_grad()
     def infer():
+        model.eval()
         with autocast(device, precision):
             model(x_eval)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    infer_s = _timed(infer, min_seconds)
-    return {"train_img_s": batch_size / train_s, "infer_img_s": batch_size / infer_s}
+    return train_step, infer
+
+
+def paired_rates(image_size: int, batch_size: int, paths: dict, device, min_seconds: float, rounds: int = 3) -> dict:
+    """Images/s of each path, timed in alternation for ``rounds`` rounds and the best round kept, so
+    that a slow moment of a shared machine or the order of measurement does not decide a ratio."""
+    steps = {name: step_functions(image_size, batch_size, precision, fmt, device)
+             for name, (precision, fmt) in paths.items()}
+    best = {name: {"train_img_s": 0.0, "infer_img_s": 0.0} for name in paths}
+    for _ in range(rounds):
+        for name, (train_step, infer) in steps.items():
+            best[name]["train_img_s"] = max(best[name]["train_img_s"], batch_size / _timed(train_step, min_seconds / rounds))
+            best[name]["infer_img_s"] = max(best[name]["infer_img_s"], batch_size / _timed(infer, min_seconds / rounds))
+    return best
 
 
 def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: float = 3.0,
@@ -92,9 +101,11 @@ def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: flo
     rows = []
     for size in sizes:
         gflop = forward_gflop(size)
-        fast = step_rates(size, batch_sizes[size], precision, memory_format_for(size, device), device, min_seconds)
+        rates = paired_rates(size, batch_sizes[size], {"fast": (precision, memory_format_for(size, device)),
+                                                        "reference": ("fp32", torch.contiguous_format)},
+                             device, 3 * min_seconds)
+        fast, ref = rates["fast"], rates["reference"]
         say(f"{size}x{size} fast path: train {fast['train_img_s']:.0f} img/s, inference {fast['infer_img_s']:.0f} img/s")
-        ref = step_rates(size, batch_sizes[size], "fp32", torch.contiguous_format, device, min_seconds)
         say(f"{size}x{size} reference: train {ref['train_img_s']:.0f} img/s, inference {ref['infer_img_s']:.0f} img/s")
         for name, rates in (("fast", fast), ("reference", ref)):
             achieved = rates["train_img_s"] * 3 * gflop  # backward costs about twice the forward

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import distributed
-from .data import Split, augment, batch_order, normalize
+from .data import Split, batch_order, crop_and_flip, crop_flip_draws, normalize
 from .errors import MoEError
 from .formats import safe_load, save_torch
 from .inference import accuracy, predict
@@ -157,9 +157,12 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             progress.start_epoch(epoch, cfg.num_epochs, len(batches))
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
-            x = augment(images[idx.to(device)], loader_rng)  # the global batch: every rank draws the same
-            x = distributed.shard(normalize(x, mean, std)).contiguous(memory_format=layout)
-            y = distributed.shard(labels[idx.to(device)])
+            # every rank draws the whole global batch's crops (same generator state), then makes its own part
+            draws = crop_flip_draws(len(idx), loader_rng)
+            mine = distributed.shard(idx.to(device))
+            x = crop_and_flip(images[mine], *(distributed.shard(d) for d in draws))
+            x = normalize(x, mean, std).contiguous(memory_format=layout)
+            y = labels[mine]
             with autocast(device, cfg.precision):
                 step = objective.step(train_model, x, y)
             _check_finite(epoch, {"total": step.loss, **step.terms},

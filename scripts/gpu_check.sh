@@ -44,6 +44,7 @@ timed evaluate moe evaluate --task A
 
 python - <<'PY'
 import json, os, re
+import yaml
 from moe.checkpoints import read_metadata
 from moe.data import prepare_task_data
 from moe.tasks import load_task
@@ -51,7 +52,8 @@ from moe.tasks import load_task
 spec = load_task("tasks/A.yaml")
 meta = read_metadata("models/A/merged_moe.pth")
 epochs = len(meta["history"])
-images = len(prepare_task_data(spec, "data/A", 0.1, 100, int(os.environ.get("LIMIT", "0"))).train)
+params = yaml.safe_load(open("params.yaml"))  # the split the train stage made (LIMIT was its option)
+images = len(prepare_task_data(spec, "data/A", params["val_fraction"], params["seed"], int(os.environ["LIMIT"])).train)
 train_s = float(re.search(r"^train wall time: ([\d.]+)", open("gpu_check.times").read(), re.M).group(1))
 accuracy = json.load(open("metrics/A.json"))["accuracy"]
 print(f"MoE: {epochs} epochs (best {meta['best_epoch']}) on {images} training images in {train_s:.0f} s of the train "

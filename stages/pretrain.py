@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False)
        "weight_decay", "precision", "processes")
 def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train (or take from the source) the task's teachers and report each one's accuracy on its own classes."""
-    relaunch_under_torchrun(p["processes"])
+    relaunch_under_torchrun(p["processes"], p["teacher.batch_size"], "teacher.batch_size")
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun

@@ -29,7 +29,7 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     """Train the MoE: cross-entropy + diversity + balance, cosine-annealed gating temperature, early stopping."""
     from dvclive import Live
 
-    relaunch_under_torchrun(p["processes"])
+    relaunch_under_torchrun(p["processes"], p["batch_size"])
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun

@@ -78,3 +78,16 @@ def test_predict_warns_when_the_model_learnt_from_demo_data(tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     assert "trained on demo data" in " ".join(result.stderr.split()) and "photo.png" in result.stdout
     assert "(demo data)" in result.stdout
+
+
+def test_too_small_a_batch_for_the_processes_is_one_line_before_any_process_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = CliRunner().invoke(app, ["train", "--task", str(ROOT / "tasks" / "A.yaml"), "--processes", "3",
+                                      "--batch-size", "5"])
+    assert result.exit_code == 1
+    assert result.output.count("batch_size 5 gives some of the 3 processes fewer than two images per step") == 1
+    assert "torchrun" not in result.output and not (tmp_path / "models").exists()
+    result = CliRunner().invoke(app, ["pretrain", "--task", str(ROOT / "tasks" / "A.yaml"), "--processes", "2",
+                                      "--teacher-batch-size", "3"])
+    assert result.exit_code == 1 and "teacher.batch_size 3 gives some of the 2 processes" in result.output

@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import augment, normalize
+from .folding import fold_batchnorm
 from .losses import moe_loss
 from .models import MoEModel
 from .runtime import autocast, bf16_is_fast, memory_format_for, pick_device
@@ -40,17 +42,33 @@ def forward_gflop(image_size: int, num_classes: int = 15) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def step_functions(image_size: int, batch_size: int, precision: str, fmt: torch.memory_format, device):
+def with_plain_dropout(model: nn.Module) -> nn.Module:
+    """``model`` with every dropout module a plain ``nn.Dropout`` (the reference step's)."""
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.Dropout) and type(child) is not nn.Dropout:
+                setattr(module, name, nn.Dropout(child.p))
+    return model
+
+
+def step_functions(image_size: int, batch_size: int, device, precision: str, fast: bool):
     """(train_step, infer) for one path: a full training step (augment, forward, three losses,
-    backward, AdamW) and an inference pass, each on one batch."""
+    backward, AdamW) and an inference pass, each on one batch. ``fast``: as the project trains and
+    predicts (layouts of ``memory_format_for``, bit-mask dropout, BatchNorm folded for inference as
+    ``moe.inference.predict`` does); else plain PyTorch modules in NCHW."""
     torch.manual_seed(0)
+    fmt, infer_fmt = torch.contiguous_format, torch.contiguous_format
+    if fast:
+        fmt, infer_fmt = memory_format_for(image_size, device), memory_format_for(image_size, device, training=False)
     model = MoEModel(15, 3).to(device).to(memory_format=fmt)
+    if not fast:
+        with_plain_dropout(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8)
     labels = torch.randint(0, 15, (batch_size,), device=device)
     g = torch.Generator().manual_seed(0)
     mean, std = [0.5] * 3, [0.25] * 3
-    x_eval = normalize(images, mean, std).to(device).contiguous(memory_format=fmt)
+    x_eval = normalize(images, mean, std).to(device).contiguous(memory_format=infer_fmt)
 
     def train_step():
         model.train()
@@ -67,8 +85,9 @@ def step_functions(image_size: int, batch_size: int, precision: str, fmt: torch.
     @torch.no_grad()
     def infer():
         model.eval()
+        runner = fold_batchnorm(model)[0].to(memory_format=infer_fmt) if fast else model  # per call, as predict
         with autocast(device, precision):
-            model(x_eval)
+            runner(x_eval)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -78,8 +97,7 @@ def step_functions(image_size: int, batch_size: int, precision: str, fmt: torch.
 def paired_rates(image_size: int, batch_size: int, paths: dict, device, min_seconds: float, rounds: int = 3) -> dict:
     """Images/s of each path, timed in alternation for ``rounds`` rounds and the best round kept, so
     that a slow moment of a shared machine or the order of measurement does not decide a ratio."""
-    steps = {name: step_functions(image_size, batch_size, precision, fmt, device)
-             for name, (precision, fmt) in paths.items()}
+    steps = {name: step_functions(image_size, batch_size, device, *how) for name, how in paths.items()}
     best = {name: {"train_img_s": 0.0, "infer_img_s": 0.0} for name in paths}
     for _ in range(rounds):
         for name, (train_step, infer) in steps.items():
@@ -101,8 +119,7 @@ def run_bench(precision: str, sizes=(32, 64), batch_sizes=None, min_seconds: flo
     rows = []
     for size in sizes:
         gflop = forward_gflop(size)
-        rates = paired_rates(size, batch_sizes[size], {"fast": (precision, memory_format_for(size, device)),
-                                                        "reference": ("fp32", torch.contiguous_format)},
+        rates = paired_rates(size, batch_sizes[size], {"fast": (precision, True), "reference": ("fp32", False)},
                              device, 3 * min_seconds)
         fast, ref = rates["fast"], rates["reference"]
         say(f"{size}x{size} fast path: train {fast['train_img_s']:.0f} img/s, inference {fast['infer_img_s']:.0f} img/s")

@@ -10,9 +10,10 @@ import torch
 from .checkpoints import load_moe, normalisation_of, read_metadata
 from .data import Split, channel_stats, load_released_test_split, load_task_split, shuffled_per_class
 from .errors import MoEError
+from .folding import fold_batchnorm
 from .formats import safe_load, save_torch
 from .models import MoEModel
-from .inference import accuracy, eval_batches, predict
+from .inference import EVAL_BATCH, accuracy, eval_batches, predict
 from .runtime import autocast, pick_device
 from .tasks import TaskSpec
 
@@ -42,9 +43,11 @@ def input_normalisation(spec: TaskSpec, model_path: str | Path, data_root: str |
 
 
 @torch.no_grad()
-def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = 256, precision: str = "fp32") -> dict:
+def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = EVAL_BATCH,
+                         precision: str = "fp32") -> dict:
     """One pass over the test set gives everything evaluation and analysis need: the routed logits
     (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C)."""
+    model, _ = fold_batchnorm(model)
     logits, gates, expert_logits = [], [], []
     for x in eval_batches(model, images, mean, std, batch_size):
         onehot = torch.eye(model.num_experts, device=x.device)

@@ -10,16 +10,20 @@ import torch.nn as nn
 
 from .data import normalize
 from .errors import MoEError
+from .folding import fold_batchnorm
 from .images import read_image
 from .runtime import autocast, memory_format_for
 
+# images per inference batch: at 32x32 with AVX2 kernels 128 ran 232 img/s, 256 ran 201 (cache)
+EVAL_BATCH = 128
 
-def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256):
+
+def eval_batches(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = EVAL_BATCH):
     """Normalised batches of uint8 images on the model's device, in the layout that is faster there
-    for their size; the model in eval mode."""
+    for inference; the model in eval mode and in that layout."""
     model.eval()
     device = next(model.parameters()).device
-    layout = memory_format_for(images.shape[-1], device)
+    layout = memory_format_for(images.shape[-1], device, training=False)
     model.to(memory_format=layout)
     for start in range(0, len(images), batch_size):
         yield normalize(images[start:start + batch_size].to(device), mean, std).contiguous(memory_format=layout)
@@ -31,9 +35,10 @@ def logits_and_gates(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 256,
+def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = EVAL_BATCH,
             precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits (and gates for an MoE) for uint8 images, in eval mode."""
+    """Logits (and gates for an MoE) for uint8 images, in eval mode (BatchNorm folded: ``moe.folding``)."""
+    model, _ = fold_batchnorm(model)
     logits, all_gates = [], []
     for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):

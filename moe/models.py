@@ -19,6 +19,35 @@ GATE_HIDDEN = 256
 ORIGINAL_GATE_TEMPERATURE = 2.0
 
 
+_BIT = torch.arange(8, dtype=torch.uint8)
+
+
+def half_keep_mask(shape: torch.Size) -> torch.Tensor:
+    """A uint8 mask of 0s and 1s, each 1 with probability 1/2, eight from every random byte.
+
+    On the CPU ``bernoulli_`` draws one random number per element; the experts' dropout masks
+    (B x 512 x 8 x 8 at 32x32, twice per expert per step) cost 7 % of a training step that way.
+    """
+    n = torch.Size(shape).numel()
+    words = torch.randint(-2**63, 2**63 - 1, ((n + 63) // 64,), dtype=torch.int64)  # uses torch's global RNG
+    return ((words.view(torch.uint8)[:, None] >> _BIT) & 1).view(-1)[:n].view(shape)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that, for p = 0.5 on the CPU, draws its mask from random bits (``half_keep_mask``):
+    the same distribution, about eight times cheaper there. Elsewhere it is ``nn.Dropout`` itself."""
+
+    def forward(self, x):
+        if not self.training or self.p != 0.5 or self.inplace or x.device.type != "cpu":
+            return super().forward(x)
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            n, c, h, w = x.shape  # the mask in the input's own layout: the multiply then runs in order
+            keep = half_keep_mask(torch.Size((n, h, w, c))).permute(0, 3, 1, 2)
+        else:
+            keep = half_keep_mask(x.shape)
+        return x * keep.to(x.dtype).mul_(2)
+
+
 class ConvBlock(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__()
@@ -86,8 +115,8 @@ class TeacherCNN(nn.Module):
         self.residual1 = ResidualBlock(64, 128, 1)
         self.residual2 = ResidualBlock(128, 256, 2)
         self.conv2 = ConvBlock(256, FEATURES, kernel=1)
-        self.conv3 = nn.Sequential(DepthwiseSeparable(), nn.Dropout(0.5))
-        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5),
+        self.conv3 = nn.Sequential(DepthwiseSeparable(), Dropout(0.5))
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), Dropout(0.5),
                                         nn.Linear(FEATURES, num_classes))
         _init_weights(self)
 
@@ -108,10 +137,10 @@ def make_expert() -> nn.Sequential:
         nn.Conv2d(FEATURES, FEATURES, 1, bias=False),
         nn.BatchNorm2d(FEATURES),
         nn.ReLU(inplace=True),
-        nn.Dropout(0.5),
+        Dropout(0.5),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Dropout(0.5),
+        Dropout(0.5),
     )
 
 
@@ -127,11 +156,11 @@ class GatingNetwork(nn.Module):
     def __init__(self, num_experts: int, noise_std: float = 0.1):
         super().__init__()
         self.feature_net = nn.Sequential(
-            nn.Linear(FEATURES, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.2),
+            nn.Linear(FEATURES, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True), Dropout(0.2),
             nn.Linear(GATE_HIDDEN, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True),
         )
         self.gate_net = nn.Sequential(
-            nn.Linear(FEATURES, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.2),
+            nn.Linear(FEATURES, GATE_HIDDEN), nn.BatchNorm1d(GATE_HIDDEN), nn.ReLU(inplace=True), Dropout(0.2),
             nn.Linear(GATE_HIDDEN, num_experts),
         )
         self.temperature = ORIGINAL_GATE_TEMPERATURE

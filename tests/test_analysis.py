@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 
 from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summary
@@ -79,3 +80,26 @@ def test_bf16_fast_path_matches_fp32_reference_logits():
     fast, _ = predict(model, images, MEAN, STD, precision="bf16")
     torch.testing.assert_close(fast, ref, rtol=0.05, atol=0.05 * ref.abs().max().item())
     assert resolve_precision("auto", torch.device("cpu")) in ("bf16", "fp32")
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, capability, isa_cap, fast", [
+    (False, False, "AVX2", None, False),          # an AVX2-only CPU: bf16 emulated, auto stays in fp32
+    (False, True, "AVX512", None, True),          # native AVX512-BF16
+    (True, False, "AVX512", "ALL", True),         # AMX
+    (False, True, "AVX2", None, False),           # ATEN_CPU_CAPABILITY=avx2 forced on a bf16 CPU
+    (False, True, "AVX512", "AVX2", False),       # ONEDNN_MAX_CPU_ISA=AVX2: oneDNN emulates bf16
+    (False, True, "AVX512", "AVX512_CORE_BF16", True),
+])
+def test_auto_precision_takes_bf16_only_where_the_kernels_run_it_natively(monkeypatch, amx, avx512_bf16, capability,
+                                                                          isa_cap, fast):
+    from moe.runtime import bf16_is_fast
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    if isa_cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_cap)
+    assert bf16_is_fast(torch.device("cpu")) is fast
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if fast else "fp32")

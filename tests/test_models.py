@@ -88,3 +88,67 @@ def test_memory_layouts_give_the_same_logits(size):
     torch.testing.assert_close(last_gates, plain_gates, rtol=1e-4, atol=1e-5)
     assert memory_format_for(32, torch.device("cpu")) == torch.contiguous_format
     assert memory_format_for(64, torch.device("cpu")) == torch.channels_last
+    assert memory_format_for(32, torch.device("cpu"), training=False) == torch.channels_last
+
+
+def _with_trained_looking_batchnorm(model):
+    """BatchNorms with statistics and affine weights far from their initial 0/1, so folding them matters."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g))
+            m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.1)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.5)
+    torch.nn.init.normal_(model.classifier.weight if isinstance(model, MoEModel) else model.head.weight, 0, 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("make, folds", [(lambda: MoEModel(15, 3), 11), (lambda: TeacherCNN(5), 6)])
+def test_folded_batchnorm_gives_the_same_predictions_and_leaves_the_model_alone(make, folds):
+    from moe.folding import fold_batchnorm
+    from moe.inference import predict
+
+    torch.manual_seed(0)
+    model = _with_trained_looking_batchnorm(make())
+    keys = list(model.state_dict())
+    folded, count = fold_batchnorm(model)
+    assert count == folds  # every BatchNorm of the architecture
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert list(model.state_dict()) == keys  # the model itself (what is saved) keeps its BatchNorms
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():
+        plain, fast = model(x), folded(x)
+    plain, fast = (plain, fast) if isinstance(plain, tuple) else ((plain,), (fast,))
+    assert plain[0].abs().max() > 1  # logits large enough for the tolerance to mean something
+    for a, b in zip(plain, fast):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    by_predict = predict(model, images, [0.5] * 3, [0.25] * 3)[0]  # the folded path
+    with torch.no_grad():
+        by_hand = model(((images.float() / 255 - 0.5) / 0.25))
+    torch.testing.assert_close(by_predict, by_hand[0] if isinstance(by_hand, tuple) else by_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_bit_mask_dropout_drops_half_scales_by_two_and_passes_gradients_through_the_same_mask():
+    from moe.models import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(0.5).train()
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = (torch.rand(64, 512, 8, 8) + 1).contiguous(memory_format=fmt).requires_grad_()
+        y = drop(x)
+        kept = y != 0
+        assert abs(kept.float().mean().item() - 0.5) < 0.002  # 2M draws: 0.002 is > 5 standard deviations
+        torch.testing.assert_close(y[kept], 2 * x[kept])
+        y.sum().backward()
+        torch.testing.assert_close(x.grad, 2.0 * kept)
+        assert y.is_contiguous(memory_format=fmt)
+    per_position = (drop(torch.ones(2000, 64)) != 0).float().mean(0)  # no bit position of a word is biased
+    assert per_position.min() > 0.44 and per_position.max() < 0.56
+    x = torch.randn(4, 8)
+    assert torch.equal(drop.eval()(x), x)  # eval: identity, so fast and reference logits are the same
+    torch.manual_seed(0)
+    other = Dropout(0.2).train()(torch.ones(4000))  # any other rate is nn.Dropout's own
+    assert abs((other == 0).float().mean().item() - 0.2) < 0.03

@@ -1,0 +1,49 @@
+"""BatchNorm folded into the layer before it, for inference.
+
+In eval mode a BatchNorm is a fixed per-channel scale and shift, so it can be merged into the
+weights (and a new bias) of the convolution or linear layer that feeds it: one pass over the
+activations fewer per BatchNorm, the same numbers up to float rounding. The folded model is a copy
+for inference only; the model that trains and is saved keeps its BatchNorms and its keys.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch.nn as nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+from .models import ConvBlock, DepthwiseSeparable
+
+_FUSE = {(nn.Conv2d, nn.BatchNorm2d): fuse_conv_bn_eval, (nn.Linear, nn.BatchNorm1d): fuse_linear_bn_eval}
+
+
+def _fuser(layer: nn.Module, norm: nn.Module):
+    return next((fuse for (a, b), fuse in _FUSE.items() if type(layer) is a and type(norm) is b), None)
+
+
+def _fold_pair(owner: nn.Module, layer_name: str, norm_name: str) -> bool:
+    layer, norm = getattr(owner, layer_name), getattr(owner, norm_name)
+    fuse = _fuser(layer, norm)
+    if fuse is None or not norm.track_running_stats:
+        return False
+    setattr(owner, layer_name, fuse(layer, norm))
+    setattr(owner, norm_name, nn.Identity())
+    return True
+
+
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
+    """An eval-mode copy of ``model`` with every BatchNorm that directly follows a convolution or a
+    linear layer folded into it; returns the copy and how many were folded."""
+    folded = copy.deepcopy(model).eval()
+    count = 0
+    for module in list(folded.modules()):
+        if isinstance(module, ConvBlock):
+            count += _fold_pair(module, "conv", "bn")
+        elif isinstance(module, DepthwiseSeparable):
+            count += _fold_pair(module, "pointwise", "bn")
+        elif isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for first, second in zip(names, names[1:]):
+                count += _fold_pair(module, first, second)
+    return folded, count

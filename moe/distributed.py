@@ -16,10 +16,13 @@ stops identically. Only rank 0 logs and writes files.
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+
+from .errors import MoEError
 
 
 def world_size() -> int:
@@ -38,6 +41,28 @@ def is_rank_zero() -> bool:
 
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def check_batch_size(batch_size: int, processes: int, option: str = "batch_size") -> None:
+    """Every process needs two images of each batch (BatchNorm); else one line naming the option."""
+    if batch_size < 2 * processes:
+        raise MoEError(f"{option} {batch_size} gives some of the {processes} processes fewer than two images per step "
+                       "(BatchNorm needs two): raise it or lower processes")
+
+
+def relaunch_under_torchrun(processes: int, batch_size: int, batch_option: str, command: list[str],
+                            say=lambda s: None) -> None:
+    """With ``processes`` > 1 and not started by torchrun: replace this process by PyTorch's launcher
+    running ``python <command>`` in that many processes on this machine (`dvc repro` needs no change).
+    Several machines: start `torchrun --nnodes ...` yourself; the command then runs as it is."""
+    if processes <= 1 or launched_by_torchrun():
+        return
+    check_batch_size(batch_size, processes, batch_option)  # said once here, not once per process
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *command]
+    say(f"running under torchrun in {processes} processes: {' '.join(argv[1:])}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def setup(device: torch.device | None = None) -> torch.device:

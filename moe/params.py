@@ -37,12 +37,16 @@ class Param:
         return cls(str, default, help, lambda v: v in choices, f"one of {', '.join(choices)}")
 
 
+# task and variant names become folder and file names
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
 def _pos(v):
     return v > 0
 
 
 def _task_list(v) -> bool:
-    return bool(v) and all(isinstance(k, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", k) and isinstance(p, str) and p
+    return bool(v) and all(isinstance(k, str) and NAME_PATTERN.match(k) and isinstance(p, str) and p
                            for k, p in v.items())
 
 
@@ -108,7 +112,7 @@ SCHEMA: dict[str, Param] = {
                        "NCCL on GPUs, one GPU each); 1 = one plain process", lambda v: v >= 1, ">= 1"),
     # the comparison of methods and ablations (comparison/dvc.yaml)
     "comparison.task": Param(str, "A", "the task whose methods and ablations `dvc repro comparison/dvc.yaml` compares",
-                             lambda v: bool(re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", v)), "a task name"),
+                             lambda v: bool(NAME_PATTERN.match(v)), "a task name"),
     "comparison.variants": Param(dict, {"moe": {}}, "the variants the comparison trains: name -> the parameters it "
                                  "changes ({} = params.yaml as it is)", lambda v: bool(v), "at least one variant"),
     "precision": Param.choice("auto", "auto (bf16 where the hardware runs it fast, else fp32), bf16 or fp32", PRECISIONS),
@@ -156,7 +160,7 @@ def _check_variants(variants: dict, origin: str) -> None:
     """Each comparison variant: a plain name and valid values for parameters a variant may change."""
     for name, changes in variants.items():
         where = f"{origin}: comparison variant '{name}'"
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", name):
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise MoEError(f"{where}: a name is letters, digits, '_' and '-'")
         if not isinstance(changes, dict):
             raise MoEError(f"{where}: expected a mapping of parameters to change, e.g. {{diversity_weight: 0.0}}")

@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from .errors import MoEError
-from .tasks import NAME_PATTERN, parse_task
+from .params import NAME_PATTERN
+from .tasks import parse_task
 
 
 def task_from_image_folder(name: str, images: str | Path, teachers: dict[str, list[str]], image_size: int,

@@ -7,19 +7,15 @@ spec match a released checkpoint's head exactly.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .errors import MoEError
-from .params import SOURCES
+from .params import NAME_PATTERN, SOURCES
 
 DATA_FORMATS = ("numpy", "torch")  # how a split file stores images: numpy array + lists, or tensors
-
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # task names become folder and file names
 
 
 @dataclass(frozen=True)

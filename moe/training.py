@@ -107,9 +107,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     layout = memory_format_for(train_set.images.shape[-1], device)
     model.to(memory_format=layout)
     train_model = distributed.wrap(model)
-    if cfg.batch_size < 2 * distributed.world_size():
-        raise MoEError(f"batch_size {cfg.batch_size} gives some of the {distributed.world_size()} processes fewer than "
-                       "two images per step (BatchNorm needs two): raise batch_size or lower processes")
+    distributed.check_batch_size(cfg.batch_size, distributed.world_size())
     lead = distributed.is_rank_zero()
     if not lead:
         progress, on_epoch, say = None, None, (lambda s: None)

@@ -139,21 +139,9 @@ class Paths:
         return None
 
 
-def relaunch_under_torchrun(processes: int, batch_size: int, batch_option: str = "batch_size") -> None:
-    """With ``processes`` > 1 and not started by torchrun: replace this process by PyTorch's launcher
-    running the same command in that many processes on this machine (`dvc repro` needs no change).
-    Several machines: start `torchrun --nnodes ...` yourself; the command then runs as it is."""
-    if processes <= 1 or "RANK" in os.environ:
-        return
-    if batch_size < 2 * processes:  # said once here, not once per process
-        raise MoEError(f"{batch_option} {batch_size} gives some of the {processes} processes fewer than two images per "
-                       "step (BatchNorm needs two): raise it or lower processes")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", "stages.cli", *sys.argv[1:]]
-    say(f"running under torchrun in {processes} processes: {' '.join(command[1:])}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
+def same_command() -> list[str]:
+    """This command line again, as the program torchrun runs in each process."""
+    return ["-m", "stages.cli", *sys.argv[1:]]
 
 
 class NullLive:

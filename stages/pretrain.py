@@ -10,7 +10,7 @@ from moe.formats import build_folder, save_json
 from moe.runtime import pick_device, resolve_precision
 from moe.teachers import obtain_teachers
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, relaunch_under_torchrun, say, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, same_command, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False)
        "weight_decay", "precision", "processes")
 def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train (or take from the source) the task's teachers and report each one's accuracy on its own classes."""
-    relaunch_under_torchrun(p["processes"], p["teacher.batch_size"], "teacher.batch_size")
+    distributed.relaunch_under_torchrun(p["processes"], p["teacher.batch_size"], "teacher.batch_size", same_command(), say)
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun

@@ -14,8 +14,8 @@ from moe.plots import heatmap, history_tables
 from moe.runtime import pick_device, resolve_precision, seed_everything
 from moe.training import TrainConfig, fit
 
-from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, heading, reads, relaunch_under_torchrun,
-                     say, stage, task_spec)
+from .common import (PARAMS_OPTION, TASK_OPTION, NullLive, Paths, RichProgress, heading, reads,
+                     same_command, say, stage, task_spec)
 
 app = typer.Typer(add_completion=False)
 
@@ -29,7 +29,7 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     """Train the MoE: cross-entropy + diversity + balance, cosine-annealed gating temperature, early stopping."""
     from dvclive import Live
 
-    relaunch_under_torchrun(p["processes"], p["batch_size"])
+    distributed.relaunch_under_torchrun(p["processes"], p["batch_size"], "batch_size", same_command(), say)
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun

@@ -14,9 +14,10 @@ def test_forward_flops_are_the_architectures():
 
 def test_bench_rows_pair_the_fast_path_with_the_reference():
     lines = []
-    result = run_bench("fp32", sizes=(32,), batch_sizes={32: 4}, min_seconds=0.01, say=lines.append)
+    result = run_bench("fp32", sizes=(32,), batch_size=4, infer_batch=8, min_seconds=0.01, say=lines.append)
     fast, ref = result["rows"]
     assert (fast["path"], ref["path"]) == ("fast", "reference") and fast["image_size"] == 32
+    assert (fast["batch_size"], fast["infer_batch"]) == (4, 8)
     assert fast["train_speedup"] == round(fast["train_img_s"] / ref["train_img_s"], 2)
     assert fast["infer_speedup"] == round(fast["infer_img_s"] / ref["infer_img_s"], 2)
     for row in (fast, ref):  # a training step counted as three forward passes

@@ -55,10 +55,9 @@ def with_plain_dropout(model: nn.Module) -> nn.Module:
 def step_functions(image_size: int, batch_size: int, device, precision: str, fast: bool,
                    infer_batch: int = EVAL_BATCH):
     """(train_step, infer) for one path: a full training step (augment, forward, three losses,
-    backward, AdamW) on ``batch_size`` images and an inference pass on ``infer_batch`` images (the
-    batch ``moe.inference.predict`` uses). ``fast``: as the project trains and
-    predicts (layouts of ``memory_format_for``, bit-mask dropout, BatchNorm folded for inference as
-    ``moe.inference.predict`` does); else plain PyTorch modules in NCHW."""
+    backward, AdamW) on ``batch_size`` images, and an inference pass on ``infer_batch`` images.
+    ``fast``: as the project trains and predicts (layouts of ``memory_format_for``, bit-mask dropout,
+    BatchNorm folded on each call as ``moe.inference.predict`` does); else plain PyTorch modules in NCHW."""
     torch.manual_seed(0)
     fmt, infer_fmt = torch.contiguous_format, torch.contiguous_format
     if fast:

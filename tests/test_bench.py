@@ -18,10 +18,12 @@ def test_bench_rows_pair_the_fast_path_with_the_reference():
     fast, ref = result["rows"]
     assert (fast["path"], ref["path"]) == ("fast", "reference") and fast["image_size"] == 32
     assert (fast["batch_size"], fast["infer_batch"]) == (4, 8)
-    assert fast["train_speedup"] == round(fast["train_img_s"] / ref["train_img_s"], 2)
-    assert fast["infer_speedup"] == round(fast["infer_img_s"] / ref["infer_img_s"], 2)
+    for kind in ("train", "infer"):  # rates are rounded to 0.1 img/s in the rows, the ratio to 0.01
+        a, b = fast[f"{kind}_img_s"], ref[f"{kind}_img_s"]
+        slack = a / b * (0.05 / a + 0.05 / b) + 0.005
+        assert fast[f"{kind}_speedup"] == pytest.approx(a / b, abs=slack)
     for row in (fast, ref):  # a training step counted as three forward passes
         assert row["train_gflop_s"] == pytest.approx(row["train_img_s"] * 3 * 0.76, rel=0.02)
         assert row["of_fp32_peak"] == pytest.approx(row["train_gflop_s"] / (result["matmul_peaks"]["fp32_tflops"] * 1e3),
-                                                    abs=1e-3)
+                                                    abs=2e-3)  # both sides rounded
     assert len(lines) == 3  # the peaks, then one line per path

@@ -17,11 +17,10 @@ import torch
 
 from .data import Split, TaskData
 from .inference import accuracy, predict
-from .merge import initial_moe
-from .objectives import objective_for
-from .runtime import seed_everything
+from .merge import MergeSettings
+from .methods import initial_model, train_moe
+from .params import settings_from
 from .tasks import TaskSpec
-from .training import TrainConfig, fit
 
 
 def variant_params(p: dict, changes: dict) -> dict:
@@ -38,22 +37,19 @@ def train_variant(spec: TaskSpec, data: TaskData, test: Split, teacher_files: li
                   progress=None, say=lambda s: None) -> dict:
     """Make the variant's starting model, train it, measure it on ``test``; returns its record."""
     started = time.perf_counter()
-    model, calibrated = initial_moe(spec, teacher_files, data, p)
+    model, merge_report = initial_model(p["method"], spec, teacher_files, data, settings_from(MergeSettings, p))
     model.to(device)
     start_accuracy = test_accuracy(model, test, data.mean, data.std)
     setup_seconds = time.perf_counter() - started
-    objective = objective_for(p, spec, teacher_files, data.mean, data.std, device)
-    seed_everything(p["seed"])  # as the train stage does: the moe variant is that stage's run exactly
-    cfg = TrainConfig.from_params(p, precision=precision)
-    result = fit(model, objective, data.train, data.val, cfg, data.mean, data.std, checkpoint=checkpoint,
-                 settings={"task": spec.name, "variant": p}, progress=progress, say=say)
+    result = train_moe(p["method"], p, spec, model, data, teacher_files, precision, checkpoint=checkpoint,
+                       progress=progress, say=say)
     epochs = [{"epoch": r["epoch"], "seconds": round(c["seconds"], 2), "images_seen": c["images_seen"],
                "val_accuracy": round(r["val_accuracy"], 2)} for r, c in zip(result.history, result.clock)]
     return {"test_accuracy": test_accuracy(model, test, data.mean, data.std, precision),
             "test_accuracy_before_training": start_accuracy,
             "best_epoch": result.best_epoch, "best_val_accuracy": round(result.best_val_accuracy, 2),
             "train_seconds": epochs[-1]["seconds"], "images_seen": epochs[-1]["images_seen"],
-            "setup_seconds": round(setup_seconds, 2), "bn_images": calibrated, "epochs": epochs}
+            "setup_seconds": round(setup_seconds, 2), "bn_images": merge_report.bn_images, "epochs": epochs}
 
 
 def comparison_summary(runs: dict[str, dict], baselines: dict[str, float], images: int) -> dict:

@@ -12,6 +12,9 @@ are not the means of the new activations: ``recalibrate_batchnorm`` re-estimates
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn as nn
 
@@ -98,34 +101,85 @@ def recalibrate_batchnorm(module: nn.Module, batches) -> int:
     return seen
 
 
-def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], data: TaskData, seed: int,
-                        bn_recalibration_batches: int, batch_size: int, gate_noise_std: float = 0.1,
-                        classifier_from_teachers: bool = True) -> tuple[MoEModel, int]:
-    """The merged model with its backbone's BatchNorm statistics re-estimated on seeded training
-    batches (on a GPU when there is one); returns it with the number of images those statistics saw."""
-    torch.manual_seed(seed)  # the fresh router's initial weights; torch's default seed differs per process
-    model = merge_teachers(spec, teachers, gate_noise_std, classifier_from_teachers).to(pick_device())
+def calibration_batches(data: TaskData, seed: int, num_batches: int, batch_size: int, device) -> list[torch.Tensor]:
+    """Seeded, normalised training batches for the BatchNorm re-estimation (a batch of one is dropped)."""
     g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(data.train), generator=g)[: bn_recalibration_batches * batch_size]
-    device = next(model.parameters()).device
-    batches = [normalize(data.train.images[idx].to(device), data.mean, data.std) for idx in order.split(batch_size)
-               if len(idx) > 1]
-    return model, recalibrate_batchnorm(model.feature_extractor, batches)
+    order = torch.randperm(len(data.train), generator=g)[: num_batches * batch_size]
+    return [normalize(data.train.images[idx].to(device), data.mean, data.std) for idx in order.split(batch_size)
+            if len(idx) > 1]
 
 
-def random_moe(spec: TaskSpec, seed: int, gate_noise_std: float = 0.1) -> MoEModel:
-    """The MoE architecture with fresh, seeded weights (method scratch: no teacher involved)."""
-    torch.manual_seed(seed)
-    return MoEModel(spec.num_classes, spec.num_experts, gate_noise_std)
+@dataclass(frozen=True)
+class MergeSettings:
+    """How the teachers become one model; the field names are the parameters' (``moe.params``)."""
+    merge_alignment: str
+    alignment_images: int
+    alignment_rounds: int
+    bn_recalibration_batches: int
+    batch_size: int
+    classifier_from_teachers: bool
+    router_init: str
+    router_fit_steps: int
+    classifier_fit_steps: int
+    gate_noise_std: float
+    seed: int
 
 
-def initial_moe(spec: TaskSpec, teacher_files, data: TaskData, p: dict) -> tuple[MoEModel, int]:
-    """The model ``p["method"]`` starts from: random weights for scratch, else the calibrated merge of
-    the teachers in ``teacher_files``; with the images the BatchNorm statistics saw."""
-    if p["method"] == "scratch":
-        return random_moe(spec, p["seed"], p["gate_noise_std"]), 0
-    from .checkpoints import load_teacher
+@dataclass
+class MergeReport:
+    """What the merge did, for the stage's line and ``metrics/<task>_merge.json``."""
+    bn_images: int = 0
+    alignment_images: int = 0
+    correlation_before: dict = field(default_factory=dict)  # point -> mean matched correlation
+    correlation_after: dict = field(default_factory=dict)
+    router_loss: float | None = None
+    classifier_loss: float | None = None
+    seconds: dict = field(default_factory=dict)  # step -> seconds
 
-    teachers = [load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
-    return merge_and_calibrate(spec, teachers, data, p["seed"], p["bn_recalibration_batches"], p["batch_size"],
-                               p["gate_noise_std"], p["classifier_from_teachers"])
+
+def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
+    """``count`` seeded training images (all of them when there are fewer) for the activation statistics."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return data.train.images[torch.randperm(len(data.train), generator=g)[:count]]
+
+
+def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], normalisations: list[tuple], data: TaskData,
+                        settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
+    """The merged model, ready to train: teachers aligned (``merge_alignment``), averaged, the
+    backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
+    classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
+    ``normalisations``: each teacher's (mean, std), the inputs it saw in training."""
+    from . import alignment, router
+
+    report, clock = MergeReport(), time.perf_counter()
+    device = pick_device()
+
+    def lap(step: str):
+        nonlocal clock
+        report.seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
+    if settings.merge_alignment == "permute":
+        images = alignment_subset(data, settings.alignment_images, settings.seed)
+        found = alignment.align_teachers([t.to(device) for t in teachers], images, normalisations,
+                                         settings.alignment_rounds)
+        teachers = [alignment.permute_teacher(t, perms).cpu() for t, perms in zip(teachers, found.perms)]
+        report.alignment_images = len(images)
+        report.correlation_before, report.correlation_after = found.correlation_before, found.correlation_after
+        lap("alignment")
+    torch.manual_seed(settings.seed)  # the fresh router's initial weights; torch's default seed differs per process
+    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers).to(device)
+    report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
+        data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
+    lap("batchnorm")
+    fit_router = settings.router_init == "fitted" and settings.router_fit_steps > 0
+    if fit_router or settings.classifier_fit_steps > 0:
+        cache = router.cache_features(model, data.train, data.mean, data.std)
+        lap("feature_cache")
+        if fit_router:
+            report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed), 4)
+        if settings.classifier_fit_steps > 0:
+            report.classifier_loss = round(router.fit_classifier(model, cache, settings.classifier_fit_steps,
+                                                                 settings.seed), 4)
+        lap("fits")
+    return model.eval(), report

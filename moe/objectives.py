@@ -10,7 +10,7 @@ terms the loop averages over the epoch and logs as ``<name>_loss``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -60,11 +60,6 @@ class MoEObjective:
     balance_weight: float = default_of("balance_weight")
     initial_temperature: float = default_of("initial_temperature")
     final_temperature: float = default_of("final_temperature")
-
-    @classmethod
-    def from_params(cls, p):
-        """The objective's settings from the parameters (a subclass's fields included)."""
-        return cls(**{f.name: p[f.name] for f in fields(cls)})
 
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
         self.temperature = temperature_at(epoch, num_epochs, self.initial_temperature, self.final_temperature)
@@ -125,14 +120,3 @@ class DistillObjective(MoEObjective):
             teacher_logits = [t(f(x)) for t, f in zip(self.teachers, self.renormalise)]
         kd = distillation_loss(step.logits, teacher_logits, self.teacher_classes, self.kd_temperature)
         return Step(step.loss + self.kd_weight * kd, step.logits, {**step.terms, "distillation": kd})
-
-
-def objective_for(p: dict, spec, teacher_files, mean, std, device) -> MoEObjective:
-    """The objective ``p["method"]`` trains with; distill loads the frozen teachers onto ``device``."""
-    if p["method"] != "distill":
-        return MoEObjective.from_params(p)
-    from .teachers import load_task_teachers
-
-    teachers, index, renormalise = load_task_teachers(spec, teacher_files, mean, std)
-    return DistillObjective.from_params(p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
-                                                  renormalise)

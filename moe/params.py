@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +20,9 @@ from .errors import MoEError
 
 SOURCES = ("demo", "archive", "cas771", "cifar100", "image_folder")  # where a task's data comes from (moe.sources)
 PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
-METHODS = ("moe", "distill", "scratch")  # how the MoE is made (stages merge and train)
+METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
+ALIGNMENTS = ("none", "permute")  # how the teachers' channels are matched before averaging (moe.alignment)
+ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,19 @@ SCHEMA: dict[str, Param] = {
     "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
                                       "statistics", lambda v: v >= 0, ">= 0"),
     "classifier_from_teachers": Param(bool, True, "start the classifier from the teachers' heads (else random)"),
+    "merge_alignment": Param.choice("permute", "match the teachers' channels before averaging their backbones: "
+                                    "permute (activation matching, one permutation per layer) or none (plain mean)",
+                                    ALIGNMENTS),
+    "alignment_images": Param(int, 500, "training images the teachers run on to correlate their channels "
+                              "(merge_alignment: permute)", lambda v: v >= 2, ">= 2"),
+    "alignment_rounds": Param(int, 3, "rounds of re-matching every teacher to the others after the first match "
+                              "(three or more teachers)", lambda v: v >= 0, ">= 0"),
+    "router_init": Param.choice("fitted", "fitted: the router learns at merge time to send each image to the experts "
+                                "of the teachers that hold its class; fresh: equal gates", ROUTER_INITS),
+    "router_fit_steps": Param(int, 500, "router_init fitted: steps of fitting the router on cached training features",
+                              lambda v: v >= 1, ">= 1"),
+    "classifier_fit_steps": Param(int, 500, "steps of fitting the classifier on cached training features at merge "
+                                  "time (0: keep it as built)", lambda v: v >= 0, ">= 0"),
     "gate_noise_std": Param(float, 0.1, "std of the Gaussian noise added to gating logits during training",
                             lambda v: v >= 0, ">= 0"),
     # MoE training: the original project's names, meanings and defaults
@@ -121,12 +136,38 @@ SCHEMA: dict[str, Param] = {
 
 # what a comparison variant may change: how the model is made and trained, never the data or the task
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "bn_recalibration_batches", "classifier_from_teachers",
+                "merge_alignment", "alignment_images", "alignment_rounds", "router_init", "router_fit_steps",
+                "classifier_fit_steps",
                 "gate_noise_std", "num_epochs", "lr", "weight_decay", "patience", "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision"}
 
 
 def default_of(name: str):
     return SCHEMA[name].default
+
+
+def param_of(f) -> str:
+    """The parameter a settings dataclass field stands for: its ``param`` metadata, else its own name."""
+    return f.metadata.get("param", f.name)
+
+
+def param_names(cls) -> tuple[str, ...]:
+    """The parameters a settings dataclass is built from (for a stage's ``@reads``)."""
+    return tuple(param_of(f) for f in fields(cls) if param_of(f) in SCHEMA)
+
+
+def settings_from(cls, p: dict, **given):
+    """An instance of the settings dataclass ``cls`` from the parameter values ``p``: strict, a parameter
+    missing from ``p`` is an error and never a default. ``given``: fields that are not parameters."""
+    values = dict(given)
+    for f in fields(cls):
+        if f.name in given:
+            continue
+        name = param_of(f)
+        if name not in p:
+            raise MoEError(f"{cls.__name__}: parameter '{name}' was not read (add it to the stage's @reads)")
+        values[f.name] = p[name]
+    return cls(**values)
 
 
 def flatten(raw: dict, prefix: str = "") -> dict[str, Any]:

@@ -5,7 +5,7 @@ A teacher is scored on the test images of its own classes, in its head's order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,6 +19,18 @@ from .objectives import CrossEntropy
 from .runtime import seed_everything
 from .tasks import TaskSpec
 from .training import TrainConfig, fit
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """How teachers the source lacks are trained (``moe.params``: teacher.*, and the data's split)."""
+    epochs: int = field(metadata={"param": "teacher.epochs"})
+    lr: float = field(metadata={"param": "teacher.lr"})
+    batch_size: int = field(metadata={"param": "teacher.batch_size"})
+    weight_decay: float
+    val_fraction: float
+    max_train_per_class: int
+    seed: int
 
 
 @dataclass
@@ -54,31 +66,29 @@ def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN,
     return model, str(path), mean, std
 
 
-def obtain_teachers(spec: TaskSpec, data_root: str | Path, p: dict, device: torch.device, precision: str,
+def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, device: torch.device, precision: str,
                     progress_for=lambda name: None, say=lambda s: None) -> tuple[list[Teacher], list, list]:
     """Every teacher of the task (all or nothing), and the task's training normalisation.
 
-    ``p`` holds teacher.epochs, teacher.lr, teacher.batch_size, weight_decay, val_fraction,
-    max_train_per_class and seed. Given checkpoints are all checked before any teacher trains.
+    Given checkpoints are all checked before any teacher trains.
     Teachers trained here use the merged task's training statistics, so the merged backbone sees
     inputs on the scale they saw; a given teacher is scored with the normalisation it states.
     """
     root = Path(data_root)
-    merged = prepare_task_data(spec, root, p["val_fraction"], p["seed"], p["max_train_per_class"])
+    merged = prepare_task_data(spec, root, s.val_fraction, s.seed, s.max_train_per_class)
     given = [_given_teacher(spec, i, root) for i in range(spec.num_experts)]
     teachers = []
     for i, t in enumerate(spec.teachers):
-        train_set, val_set, test_set = prepare_teacher_data(spec, root, i, p["val_fraction"], p["seed"],
-                                                            p["max_train_per_class"])
+        train_set, val_set, test_set = prepare_teacher_data(spec, root, i, s.val_fraction, s.seed,
+                                                            s.max_train_per_class)
         if given[i] is not None:
             model, origin, mean, std = given[i]
             mean, std = (mean, std) if mean and std else (merged.mean, merged.std)
         else:
-            seed_everything(p["seed"] + i)
+            seed_everything(s.seed + i)
             model, origin, mean, std = TeacherCNN(len(t.class_ids)).to(device), "trained", merged.mean, merged.std
-            cfg = TrainConfig(num_epochs=p["teacher.epochs"], lr=p["teacher.lr"], weight_decay=p["weight_decay"],
-                              patience=p["teacher.epochs"], batch_size=p["teacher.batch_size"], seed=p["seed"] + i,
-                              precision=precision)
+            cfg = TrainConfig(num_epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.epochs,
+                              batch_size=s.batch_size, seed=s.seed + i, precision=precision)
             fit(model, CrossEntropy(), train_set, val_set, cfg, mean, std, progress=progress_for(t.name), say=say)
         logits, _ = predict(model, test_set.images, mean, std, precision=precision)
         teachers.append(Teacher(model.cpu(), 100.0 * accuracy(logits, test_set.labels), len(test_set), origin,

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -30,7 +30,7 @@ from .runtime import autocast, memory_format_for, rng_state, set_rng_state
 
 @dataclass
 class TrainConfig:
-    """How the loop runs; defaults are the parameters' declared defaults (``moe.params``)."""
+    """How the loop runs; field names are the parameters' (built with ``moe.params.settings_from``)."""
     num_epochs: int = default_of("num_epochs")
     lr: float = default_of("lr")
     weight_decay: float = default_of("weight_decay")
@@ -38,10 +38,6 @@ class TrainConfig:
     batch_size: int = default_of("batch_size")
     seed: int = default_of("seed")
     precision: str = "fp32"  # resolved already: "bf16" or "fp32"
-
-    @classmethod
-    def from_params(cls, p, **changes) -> "TrainConfig":
-        return cls(**{**{f.name: p[f.name] for f in fields(cls) if f.name in p}, **changes})
 
     def fingerprint(self, objective, extra: dict | None = None) -> str:
         """Settings that must match for a resume: the loop's, the objective's, and ``extra``."""

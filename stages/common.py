@@ -72,6 +72,8 @@ def reads(*names: str):
     exactly these values (reading any other is a bug that fails loudly). dvc.yaml lists the same
     names (tests/test_dvc_yaml.py checks)."""
 
+    names = tuple(dict.fromkeys(names))  # settings dataclasses may share a parameter (seed)
+
     def decorate(fn):
         signature = inspect.signature(fn)
         kept = [q for q in signature.parameters.values() if q.name != "p"]

@@ -15,8 +15,13 @@ from moe.comparison import comparison_summary, curve_rows, time_to_accuracy, tra
 from moe.data import load_task_split, prepare_task_data
 from moe.errors import MoEError
 from moe.formats import load_json, save_csv, save_json
+from moe.merge import MergeSettings
+from moe.methods import TRAIN_PARAMS
+from moe.objectives import DistillObjective
+from moe.params import param_names
 from moe.plots import comparison_plot
 from moe.runtime import pick_device, resolve_precision
+from moe.training import TrainConfig
 
 from .common import (PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, console, heading, reads, say, stage,
                      task_spec)
@@ -27,10 +32,8 @@ NAME_OPTION = typer.Option(..., "--name", "-n", help="the variant's name in para
 
 @app.command("variant")
 @stage
-@reads("comparison.variants", "method", "kd_weight", "kd_temperature", "bn_recalibration_batches",
-       "classifier_from_teachers", "gate_noise_std", "num_epochs", "lr", "weight_decay", "patience", "batch_size",
-       "seed", "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
-       "max_train_per_class", "val_fraction")
+@reads("comparison.variants", "method", *param_names(MergeSettings), *param_names(TrainConfig),
+       *param_names(DistillObjective), *TRAIN_PARAMS)
 def variant_command(task: str = TASK_OPTION, name: str = NAME_OPTION, params_file: Path = PARAMS_OPTION, *,
                     p: dict):
     """Train one variant from the task's teachers (or from random weights) and test it once."""

@@ -1,14 +1,17 @@
-"""merge: initialise the MoE from the teachers and re-estimate the backbone's BatchNorm statistics."""
+"""merge: the MoE training starts from: the teachers aligned and averaged, experts copied, router fitted."""
 
 from pathlib import Path
 
 import typer
 
+from moe.analysis import routing_summary
 from moe.checkpoints import save_model
 from moe.data import prepare_task_data
 from moe.formats import save_json
 from moe.inference import accuracy, predict
-from moe.merge import initial_moe
+from moe.merge import MergeSettings
+from moe.methods import initial_model
+from moe.params import param_names, settings_from
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
 
@@ -17,17 +20,32 @@ app = typer.Typer(add_completion=False)
 
 @app.command("merge")
 @stage
-@reads("bn_recalibration_batches", "classifier_from_teachers", "gate_noise_std", "max_train_per_class",
-       "val_fraction", "seed", "batch_size", "method")
+@reads(*param_names(MergeSettings), "max_train_per_class", "val_fraction", "method")
 def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
-    """Backbone = mean of the teachers' backbones, expert i = teacher i's last block, fresh router."""
+    """Align the teachers' channels, average their backbones, copy their experts, fit the router."""
     spec = task_spec(task)
     paths = Paths(spec.name)
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     # method scratch: the same architecture from random weights, to isolate what the teachers are worth
-    model, seen = initial_moe(spec, [paths.teacher(i) for i in range(spec.num_experts)], data, p)
-    acc = 100.0 * accuracy(predict(model, data.val.images, data.mean, data.std)[0], data.val.labels)
+    model, report = initial_model(p["method"], spec, [paths.teacher(i) for i in range(spec.num_experts)], data,
+                                  settings_from(MergeSettings, p))
+    logits, gates = predict(model, data.val.images, data.mean, data.std)
+    acc = 100.0 * accuracy(logits, data.val.labels)
+    routing = routing_summary(spec, gates, data.val.labels)["routing_agreement"]
     save_model(paths.merged, model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names)
-    save_json({"val_accuracy_at_merge": round(acc, 2)}, paths.metrics / f"{spec.name}_merge.json")
-    say(f"merged {spec.num_experts} teachers into {paths.merged}; BatchNorm re-estimated on {seen} images; "
-        f"validation accuracy before training {acc:.1f}%")
+    metrics = {"val_accuracy_at_merge": round(acc, 2), "routing_agreement_at_merge": routing}
+    if report.correlation_after:
+        metrics["mean_correlation_before"] = round(sum(report.correlation_before.values()) / len(report.correlation_before), 4)
+        metrics["mean_correlation_after"] = round(sum(report.correlation_after.values()) / len(report.correlation_after), 4)
+    save_json(metrics, paths.metrics / f"{spec.name}_merge.json")
+    save_json({"correlation_before": report.correlation_before, "correlation_after": report.correlation_after,
+               "alignment_images": report.alignment_images, "bn_images": report.bn_images,
+               "router_loss": report.router_loss, "classifier_loss": report.classifier_loss},
+              paths.plots / "merge.json")  # no timings in outputs: the same inputs give the same bytes
+    if report.correlation_after:
+        say("channel correlation between teachers, before -> after alignment: " + ", ".join(
+            f"{point} {report.correlation_before[point]:.2f} -> {after:.2f}"
+            for point, after in report.correlation_after.items()))
+    say(f"merged {spec.num_experts} teachers into {paths.merged} in {sum(report.seconds.values()):.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in report.seconds.items())}); validation accuracy before training "
+        f"{acc:.1f}%, routing agreement {routing:.1f}%")

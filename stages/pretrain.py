@@ -8,7 +8,8 @@ from moe import distributed
 from moe.checkpoints import save_model
 from moe.formats import build_folder, save_json
 from moe.runtime import pick_device, resolve_precision
-from moe.teachers import obtain_teachers
+from moe.params import param_names, settings_from
+from moe.teachers import TeacherSettings, obtain_teachers
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, same_command, say, stage, task_spec
 
@@ -17,15 +18,14 @@ app = typer.Typer(add_completion=False)
 
 @app.command("pretrain")
 @stage
-@reads("teacher.epochs", "teacher.lr", "teacher.batch_size", "max_train_per_class", "val_fraction", "seed",
-       "weight_decay", "precision", "processes")
+@reads(*param_names(TeacherSettings), "precision", "processes")
 def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
     """Train (or take from the source) the task's teachers and report each one's accuracy on its own classes."""
     distributed.relaunch_under_torchrun(p["processes"], p["teacher.batch_size"], "teacher.batch_size", same_command(), say)
     spec = task_spec(task)
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun
-    teachers, _, _ = obtain_teachers(spec, paths.data, p, device, resolve_precision(p["precision"], device),
+    teachers, _, _ = obtain_teachers(spec, paths.data, settings_from(TeacherSettings, p), device, resolve_precision(p["precision"], device),
                                      progress_for=lambda name: RichProgress(f"teacher {name}"),
                                      say=say if distributed.is_rank_zero() else lambda s: None)
     distributed.teardown()

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from moe.checkpoints import read_metadata
 from moe.formats import read_state_dict
-from moe.merge import random_moe
+from moe.methods import random_moe
 from moe.tasks import load_task
 from stages.cli import app
 

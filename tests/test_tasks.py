@@ -12,10 +12,9 @@ from moe.errors import MoEError
 from moe.models import TeacherCNN
 from moe.sources import fetch
 from moe.tasks import load_task, parse_task
-from moe.teachers import obtain_teachers
+from moe.teachers import TeacherSettings, obtain_teachers
 
-P = {"teacher.epochs": 1, "teacher.lr": 0.001, "teacher.batch_size": 8, "weight_decay": 0.0, "val_fraction": 0.25,
-     "max_train_per_class": 0, "seed": 0}
+P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, weight_decay=0.0, val_fraction=0.25, max_train_per_class=0, seed=0)
 
 
 def spec(**changes):

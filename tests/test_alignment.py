@@ -1,0 +1,162 @@
+"""Aligned merge: permutations keep each teacher's function, match what is alike, and survive degenerate data;
+the router fitted at merge time sends images to the experts that know their class."""
+
+import pytest
+import torch
+
+from moe import alignment
+from moe.data import Split, TaskData
+from moe.errors import MoEError
+from moe.merge import MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm
+from moe.models import MoEModel, TeacherCNN
+from moe.router import CachedFeatures, fit_router, owner_targets
+from moe.tasks import parse_task
+
+from .test_merge import trained_looking_teachers
+
+NORM = ([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])
+
+
+def images(n=12, size=16, seed=0):
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def random_perms(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {point: torch.randperm(width, generator=g) for point, (_, width, _, _) in alignment.POINTS.items()}
+
+
+def test_a_permuted_teacher_computes_the_same_logits():
+    teacher = trained_looking_teachers(1)[0]
+    permuted = alignment.permute_teacher(teacher, random_perms()).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(permuted(x), teacher(x), rtol=0, atol=1e-5)
+    assert not torch.equal(permuted.conv1.conv.weight, teacher.conv1.conv.weight)  # the weights did move
+
+
+def activations(teacher, x):
+    found = {}
+    hooks = [teacher.get_submodule(module).register_forward_hook(lambda _m, _i, out, p=point: found.__setitem__(p, out))
+             for point, (module, _, _, _) in alignment.POINTS.items()]
+    with torch.no_grad():
+        teacher.eval()(x)
+    for h in hooks:
+        h.remove()
+    return found
+
+
+def test_a_shuffled_copy_is_found_and_undone():
+    """Teacher 2 is teacher 1 with its channels shuffled: alignment undoes the shuffle, so aligned
+    teacher 2 computes teacher 1's activations channel for channel at every point (a channel that is
+    zero on every image may land anywhere: it carries nothing to match). A teacher aligned to itself
+    keeps the identity."""
+    torch.manual_seed(3)
+    teacher = TeacherCNN(5).eval()
+    shuffled = alignment.permute_teacher(teacher, random_perms(seed=1))
+    found = alignment.align_teachers([teacher, shuffled], images(size=32), [NORM, NORM], rounds=3)
+    for point, (_, width, _, _) in alignment.POINTS.items():
+        assert torch.equal(found.perms[0][point], torch.arange(width)), point  # the reference stays as it is
+        assert sorted(found.perms[1][point].tolist()) == list(range(width)), point  # a bijection
+        assert found.correlation_after[point] > found.correlation_before[point] + 0.5, point  # dead channels count 0
+    x = alignment.normalize(images(size=32), *NORM)
+    want, got = activations(teacher, x), activations(alignment.permute_teacher(shuffled, found.perms[1]), x)
+    for point in alignment.POINTS:
+        torch.testing.assert_close(got[point], want[point], rtol=0, atol=1e-5)
+    self_aligned = alignment.align_teachers([teacher, teacher], images(), [NORM, NORM], rounds=3)
+    assert all(torch.equal(p, torch.arange(len(p))) for p in self_aligned.perms[1].values())
+
+
+def test_three_teachers_rounds_give_bijections_and_raise_correlation():
+    teachers = trained_looking_teachers(3)
+    found = alignment.align_teachers(teachers, images(), [NORM] * 3, rounds=3)
+    for perms in found.perms:
+        for point, (_, width, _, _) in alignment.POINTS.items():
+            assert sorted(perms[point].tolist()) == list(range(width))
+    assert all(found.correlation_after[p] >= found.correlation_before[p] for p in alignment.POINTS)
+
+
+def test_constant_channels_and_few_images_give_no_nan():
+    teachers = trained_looking_teachers(2)
+    with torch.no_grad():  # half of conv1's channels constant: weights zero, BatchNorm bias only
+        teachers[0].conv1.conv.weight[:32] = 0
+    found = alignment.align_teachers(teachers, images(n=2, size=8), [NORM, NORM], rounds=1)
+    for perms in found.perms:
+        assert all(sorted(p.tolist()) == list(range(len(p))) for p in perms.values())
+    assert all(v == v for v in [*found.correlation_before.values(), *found.correlation_after.values()])
+    with pytest.raises(MoEError, match="alignment_images"):
+        alignment.align_teachers(teachers, images(n=1), [NORM, NORM], rounds=1)
+
+
+def tiny_task():
+    return parse_task({"name": "tiny", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
+                       "teachers": [{"name": "a", "classes": [0, 1, 2], "train": "a.pth", "test": "a_t.pth"},
+                                    {"name": "b", "classes": [2, 3], "train": "b.pth", "test": "b_t.pth"}]})
+
+
+def test_owner_targets_split_a_shared_class_equally():
+    target = owner_targets(tiny_task())
+    torch.testing.assert_close(target, torch.tensor([[1, 0], [1, 0], [0.5, 0.5], [0, 1]]))
+
+
+def test_a_fitted_router_sends_images_to_the_teacher_that_knows_them():
+    """Pooled features are class clusters: the fitted gate picks an owning expert, a fresh one does not."""
+    spec = tiny_task()
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 512, generator=g)
+
+    def sample(n):
+        labels = torch.arange(n) % 4
+        return centres[labels] + 0.5 * torch.randn(n, 512, generator=g), labels
+
+    pooled, labels = sample(400)
+    model = MoEModel(4, 2)
+    fresh = MoEModel(4, 2)
+    fresh.load_state_dict(model.state_dict())
+    fit_router(model, CachedFeatures(pooled, torch.zeros(400, 2, 512), labels), spec, steps=200, seed=0)
+    test_pooled, test_labels = sample(200)
+    owns = owner_targets(spec) > 0
+    for m in (model, fresh):
+        m.eval()
+
+    def agreement(m):
+        with torch.no_grad():
+            gates, _ = m.gating_network(test_pooled)
+        return owns[test_labels, gates.argmax(1)].float().mean().item()
+
+    def owner_gate(m):  # mean gate weight on the owning expert, over images of the classes one teacher holds
+        with torch.no_grad():
+            gates, _ = m.gating_network(test_pooled)
+        exclusive = test_labels != 2
+        return (gates * owns[test_labels]).sum(1)[exclusive].mean().item(), gates
+
+    assert agreement(model) == 1.0
+    fitted_gate, gates = owner_gate(model)
+    assert fitted_gate > 0.9 and owner_gate(fresh)[0] < 0.6
+    assert (gates[test_labels == 2, 0] - 0.5).abs().max() < 0.25  # the shared class stays between both
+
+
+def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
+    teachers = trained_looking_teachers()
+    g = torch.Generator().manual_seed(0)
+    data = TaskData(Split(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g),
+                          torch.arange(40) % 15), Split(torch.zeros(0, 3, 32, 32, dtype=torch.uint8),
+                                                        torch.zeros(0, dtype=torch.long)), *NORM)
+    settings = MergeSettings(merge_alignment="none", alignment_images=10, alignment_rounds=3, bn_recalibration_batches=2,
+                             batch_size=8, classifier_from_teachers=True, router_init="fresh", router_fit_steps=10,
+                             classifier_fit_steps=0, gate_noise_std=0.1, seed=5)
+    model, report = merge_and_calibrate(task_a, teachers, [NORM] * 3, data, settings)
+    torch.manual_seed(5)
+    expected = merge_teachers(task_a, teachers, 0.1, True)
+    assert recalibrate_batchnorm(expected.feature_extractor,
+                                 calibration_batches(data, 5, 2, 8, torch.device("cpu"))) == report.bn_images == 16
+    for key, value in expected.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert report.correlation_after == {} and report.router_loss is None
+
+    aligned, aligned_report = merge_and_calibrate(
+        task_a, teachers, [NORM] * 3, data, MergeSettings(**{**settings.__dict__, "merge_alignment": "permute",
+                                                             "router_init": "fitted", "classifier_fit_steps": 5}))
+    assert aligned_report.alignment_images == 10 and set(aligned_report.correlation_after) == set(alignment.POINTS)
+    assert aligned_report.router_loss is not None and aligned_report.classifier_loss is not None
+    assert all(torch.isfinite(v).all() for v in aligned.state_dict().values() if v.is_floating_point())

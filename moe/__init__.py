@@ -1,26 +1,19 @@
 """Merge separately trained CNN teachers into one Mixture-of-Experts classifier.
 
-The library is plain PyTorch: it knows nothing of Typer or DVC. One concept per module:
+The library is plain PyTorch: it knows nothing of Typer or DVC. Four subpackages, grouped by what an
+edit to them reruns in the pipeline (dvc.yaml lists them as folders):
 
-    tasks      what a task is: image size, teachers, classes, files (loaded from YAML)
-    formats    reading and writing the archive's .pth files safely, atomic outputs
-    data       merged and per-teacher datasets, splits, batched augmentation
-    demo       a synthetic look-alike of the archive, generated from a seed
-    sources    where the archive comes from: demo, local zip, Google Drive, CIFAR-100
-    models     the teacher CNN and the MoE model (state_dict keys as released)
-    checkpoints this project's model files and the original's, with what the forward needs
-    teachers   the task's teachers: shipped, or trained here
-    merge      teachers -> MoE initialisation, BatchNorm re-estimation
-    losses     task, diversity and balance losses
-    schedules  the gating temperature schedule
-    objectives what a model is trained to do: cross-entropy, the MoE's three terms
-    runtime    device, precision, seeding
-    training   one loop for any model and objective: early stopping, resumable checkpoints
-    inference  eval-mode batches, logits and gates, accuracy
-    evaluation test-set evaluation (this project's rules and the original's), confusion, samples
-    params     every hyperparameter declared once: type, default, range, meaning
-    analysis   which expert serves which class
-    plots      figures
+    base     what a task is and how its files are read and written; every stage depends on it
+             params (every hyperparameter, declared once), tasks, formats, images, data, errors
+    sources  where a task's data comes from; the fetch stage alone
+             fetching (demo, local archive, Google Drive, CIFAR-100, image folder), demo, cifar,
+             image_folder, scaffold (new-task)
+    core     the models and how they are made and trained; pretrain, merge, train, the variants
+             models, alignment (channel matching), merge, router (fitted at merge time), methods,
+             objectives, losses, schedules, training, batches, teachers, checkpoints, inference,
+             folding, runtime, distributed, routing, curves, baselines, variants
+    results  what is measured and shown from trained models; evaluate, analyze, compare, report
+             evaluation, analysis, comparison, plots, report, bench
 """
 
 __version__ = "0.1.0"

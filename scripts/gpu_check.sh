@@ -45,9 +45,9 @@ timed evaluate moe evaluate --task A
 python - <<'PY'
 import json, os, re
 import yaml
-from moe.checkpoints import read_metadata
-from moe.data import prepare_task_data
-from moe.tasks import load_task
+from moe.core.checkpoints import read_metadata
+from moe.base.data import prepare_task_data
+from moe.base.tasks import load_task
 
 spec = load_task("tasks/A.yaml")
 meta = read_metadata("models/A/merged_moe.pth")

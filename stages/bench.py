@@ -5,9 +5,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from moe.bench import TRAIN_BATCH, run_bench
-from moe.formats import save_json
-from moe.runtime import pick_device, resolve_precision
+from moe.base.formats import save_json
+from moe.core.runtime import pick_device, resolve_precision
+from moe.results.bench import TRAIN_BATCH, run_bench
 
 from .common import console, stage
 

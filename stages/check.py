@@ -4,9 +4,9 @@ from pathlib import Path
 
 import typer
 
-from moe.formats import save_text
+from moe.base.formats import save_text
 
-from moe.tasks import load_task_list
+from moe.base.tasks import load_task_list
 
 from .common import PARAMS_OPTION, TASKS_DIR, params, say, stage
 

@@ -31,7 +31,7 @@ COMMANDS = {
 }
 
 
-MODULE_OF = {"summary": "report", "variant": "comparison", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
+MODULE_OF = {"summary": "report", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
 
 
 class LazyGroup(typer.core.TyperGroup):

@@ -6,12 +6,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from moe.baselines import teacher_baselines
-from moe.data import load_task_split
-from moe.evaluation import accuracy_on, load_predictions
-from moe.formats import save_json
-from moe.inference import accuracy
-from moe.plots import method_bars
+from moe.base.data import load_task_split
+from moe.base.formats import save_json
+from moe.core.baselines import teacher_baselines
+from moe.core.inference import accuracy
+from moe.results.evaluation import accuracy_on, load_predictions
+from moe.results.plots import method_bars
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
 
@@ -28,16 +28,16 @@ def compare_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, 
     paths = Paths(spec.name)
     trained = load_predictions(paths.predictions, spec.num_experts, spec.num_classes)
     test = load_task_split(spec, paths.data, "test")
-    baselines = teacher_baselines(spec, [paths.teacher(i) for i in range(spec.num_experts)], test.images, test.labels)
+    baselines = teacher_baselines(spec, paths.teacher_files(spec), test.images, test.labels)
     result = {p["method"]: round(100.0 * accuracy(trained["logits"], trained["labels"]), 2),
               "merged, untrained": accuracy_on(spec, paths.merged, test),
               "teacher ensemble": baselines["ensemble"], "oracle (not deployable)": baselines["oracle"]}
-    save_json({"test_accuracy": result, "images": len(test)}, paths.metrics / f"{spec.name}_baselines.json")
-    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(test)} images)", paths.plots / "baselines.png")
+    save_json({"test_accuracy": result, "images": len(test)}, paths.baseline_metrics)
+    method_bars(result, f"{heading(spec)}: test accuracy by method ({len(test)} images)", paths.baselines)
     table = Table(title=f"{heading(spec)}: test accuracy (%)", title_justify="left")
     table.add_column("method")
     table.add_column("accuracy", justify="right")
     for name, acc in result.items():
         table.add_row(name, f"{acc:.1f}")
     console.print(table)
-    console.print(f"written {paths.metrics / (spec.name + '_baselines.json')} and {paths.plots / 'baselines.png'}")
+    console.print(f"written {paths.baseline_metrics} and {paths.baselines}")

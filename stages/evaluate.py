@@ -6,9 +6,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from moe.evaluation import confusion_matrix, evaluate_model, save_predictions
-from moe.formats import save_json
-from moe.plots import heatmap, learning_curves, per_class_bars, sample_grid
+from moe.base.formats import save_json
+from moe.results.evaluation import confusion_matrix, evaluate_model, save_predictions
+from moe.results.plots import heatmap, learning_curves, per_class_bars, sample_grid
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
 
@@ -27,8 +27,8 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     if checkpoint and out is None:
         raise typer.BadParameter("--out is required with --checkpoint", param_hint="--out")
     spec = task_spec(task)
-    paths = Paths(spec.name)
-    result = evaluate_model(spec, checkpoint or paths.model(p["model_name"]), paths.data, p["seed"])
+    paths = Paths(spec.name, p["model_name"])
+    result = evaluate_model(spec, checkpoint or paths.model, paths.data, p["seed"])
     report, title = result.report, heading(spec)
     if checkpoint:  # one file with everything, beside the plots
         plot_dir = out
@@ -36,20 +36,20 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         save_predictions(result.predictions, result.test.labels, out / "test_predictions.pth")
     else:  # DVC metrics stay a few numbers; the per-class figures are a plot's data
         plot_dir = paths.plots
-        save_json({"accuracy": report["accuracy"], "images": report["images"]}, paths.metrics / f"{spec.name}.json")
-        save_json(report["per_class"], paths.plots / "per_class.json")
+        save_json({"accuracy": report["accuracy"], "images": report["images"]}, paths.test_metrics)
+        save_json(report["per_class"], paths.per_class)
         save_predictions(result.predictions, result.test.labels, paths.predictions)
     heatmap(confusion_matrix(spec.num_classes, result.predictions["logits"], result.test.labels), spec.class_names,
-            spec.class_names, f"{title}: confusion matrix, test set (images)", plot_dir / "confusion.png",
+            spec.class_names, f"{title}: confusion matrix, test set (images)", plot_dir / paths.confusion.name,
             fmt="{:.0f}", cmap="Blues", xlabel="predicted class", ylabel="true class", separators=spec.group_bounds(),
             hide_zero=True)
     per_class_bars(report["per_class"], f"{title}: test accuracy per class ({report['accuracy']:.1f}% overall)",
-                   plot_dir / "per_class_accuracy.png")
+                   plot_dir / paths.per_class_accuracy.name)
     if result.history:
         learning_curves(result.history, [t.name for t in spec.teachers], f"{title}: training",
-                        plot_dir / "learning_curves.png")
+                        plot_dir / paths.learning_curves.name)
     sample_grid(result.test.images[result.samples], result.sample_rows, [t.name for t in spec.teachers],
-                f"{title}: sample test predictions", plot_dir / "sample_predictions.png")
+                f"{title}: sample test predictions", plot_dir / paths.sample_predictions.name)
 
     table = Table(title=f"{title}: {report['accuracy']:.2f}% of {report['images']} test images")
     table.add_column("class")
@@ -58,5 +58,5 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
     console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}")
-    console.print(f"written {out / 'metrics.json' if checkpoint else paths.metrics / (spec.name + '.json')} "
+    console.print(f"written {out / 'metrics.json' if checkpoint else paths.test_metrics} "
                   f"and plots in {plot_dir}")

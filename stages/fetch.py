@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from moe.sources import fetch
+from moe.sources.fetching import fetch
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
 

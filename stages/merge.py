@@ -4,14 +4,14 @@ from pathlib import Path
 
 import typer
 
-from moe.analysis import routing_summary
-from moe.checkpoints import save_model
-from moe.data import prepare_task_data
-from moe.formats import save_json
-from moe.inference import accuracy, predict
-from moe.merge import MergeSettings
-from moe.methods import initial_model
-from moe.params import param_names, settings_from
+from moe.base.data import prepare_task_data
+from moe.base.formats import save_json
+from moe.base.params import param_names, settings_from
+from moe.core.checkpoints import save_model
+from moe.core.inference import accuracy, predict
+from moe.core.merge import MergeSettings
+from moe.core.methods import initial_model
+from moe.core.routing import routing_summary
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
 
@@ -27,7 +27,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     paths = Paths(spec.name)
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     # method scratch: the same architecture from random weights, to isolate what the teachers are worth
-    model, report = initial_model(p["method"], spec, [paths.teacher(i) for i in range(spec.num_experts)], data,
+    model, report = initial_model(p["method"], spec, paths.teacher_files(spec), data,
                                   settings_from(MergeSettings, p))
     logits, gates = predict(model, data.val.images, data.mean, data.std)
     acc = 100.0 * accuracy(logits, data.val.labels)
@@ -37,11 +37,11 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     if report.correlation_after:
         metrics["mean_correlation_before"] = round(sum(report.correlation_before.values()) / len(report.correlation_before), 4)
         metrics["mean_correlation_after"] = round(sum(report.correlation_after.values()) / len(report.correlation_after), 4)
-    save_json(metrics, paths.metrics / f"{spec.name}_merge.json")
+    save_json(metrics, paths.merge_metrics)
     save_json({"correlation_before": report.correlation_before, "correlation_after": report.correlation_after,
                "alignment_images": report.alignment_images, "bn_images": report.bn_images,
                "router_loss": report.router_loss, "classifier_loss": report.classifier_loss},
-              paths.plots / "merge.json")  # no timings in outputs: the same inputs give the same bytes
+              paths.merge_details)  # no timings in outputs: the same inputs give the same bytes
     if report.correlation_after:
         say("channel correlation between teachers, before -> after alignment: " + ", ".join(
             f"{point} {report.correlation_before[point]:.2f} -> {after:.2f}"

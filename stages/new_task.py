@@ -5,10 +5,10 @@ from typing import List, Optional
 
 import typer
 
-from moe.errors import MoEError
-from moe.formats import save_text
-from moe.image_folder import export_image_folder
-from moe.scaffold import add_to_task_list, spec_yaml, task_from_image_folder
+from moe.base.errors import MoEError
+from moe.base.formats import save_text
+from moe.sources.image_folder import export_image_folder
+from moe.sources.scaffold import add_to_task_list, spec_yaml, task_from_image_folder
 
 from .common import PARAMS_OPTION, TASK_OPTION, TASKS_DIR, Paths, say, stage, task_spec
 

@@ -8,11 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moe.checkpoints import load_moe
-from moe.data import data_origin
-from moe.evaluation import input_normalisation
-from moe.inference import classify_files
-from moe.runtime import pick_device
+from moe.base.data import data_origin
+from moe.core.checkpoints import load_moe
+from moe.core.inference import classify_files
+from moe.core.runtime import pick_device
+from moe.results.evaluation import input_normalisation
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, stdout, task_spec
 
@@ -31,8 +31,8 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     """Top classes with probabilities, and the gate weight given to each expert: one row per image on
     stdout. An unreadable file is reported and the others are still classified (exit code 1 then)."""
     spec = task_spec(task)
-    paths = Paths(spec.name)
-    model_path = checkpoint or paths.model(p["model_name"])
+    paths = Paths(spec.name, p["model_name"])
+    model_path = checkpoint or paths.model
     model = load_moe(model_path, spec).to(pick_device())
     mean, std = input_normalisation(spec, model_path, paths.data)
     demo = checkpoint is None and data_origin(paths.data) == "demo"

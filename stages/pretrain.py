@@ -4,12 +4,12 @@ from pathlib import Path
 
 import typer
 
-from moe import distributed
-from moe.checkpoints import save_model
-from moe.formats import build_folder, save_json
-from moe.runtime import pick_device, resolve_precision
-from moe.params import param_names, settings_from
-from moe.teachers import TeacherSettings, obtain_teachers
+from moe.base.formats import build_folder, save_json
+from moe.base.params import param_names, settings_from
+from moe.core import distributed
+from moe.core.checkpoints import save_model
+from moe.core.runtime import pick_device, resolve_precision
+from moe.core.teachers import TeacherSettings, obtain_teachers
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, RichProgress, reads, same_command, say, stage, task_spec
 
@@ -36,8 +36,8 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
             save_model(folder / paths.teacher(i).name, teacher.model, teacher.mean, teacher.std, t.local_order,
                        [spec.name_of(c) for c in t.local_order])
-        save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, folder / "origins.json")
+        save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, folder / paths.teacher_origins.name)
 
     build_folder(paths.teachers, write_all)
     save_json({t.name: round(teacher.accuracy, 2) for t, teacher in zip(spec.teachers, teachers)},
-              paths.metrics / f"{spec.name}_teachers.json")  # percent, on each teacher's own classes
+              paths.teacher_metrics)  # percent, on each teacher's own classes

@@ -8,10 +8,10 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from moe.data import data_origin
-from moe.errors import MissingFile, MoEError
-from moe.formats import save_text
-from moe.report import summary_rows, task_report
+from moe.base.data import data_origin
+from moe.base.errors import MissingFile, MoEError
+from moe.base.formats import save_text
+from moe.results.report import summary_rows, task_report
 
 from .common import TASK_OPTION, Paths, heading, say, stage, stdout, task_spec
 
@@ -30,10 +30,10 @@ def _read(path: Path) -> dict:
 def task_results(task: str) -> dict:
     """Everything the stages wrote about one task's results."""
     paths = Paths(task)
-    return {"metrics": _read(paths.metrics / f"{task}.json"), "per_class": _read(paths.plots / "per_class.json"),
-            "routing": _read(paths.metrics / f"{task}_routing.json"), "tables": _read(paths.plots / "expert_tables.json"),
-            "teachers": _read(paths.metrics / f"{task}_teachers.json"), "origins": _read(paths.teachers / "origins.json"),
-            "merge": _read(paths.metrics / f"{task}_merge.json"), "demo": data_origin(paths.data) == "demo"}
+    return {"metrics": _read(paths.test_metrics), "per_class": _read(paths.per_class),
+            "routing": _read(paths.routing_metrics), "tables": _read(paths.expert_tables),
+            "teachers": _read(paths.teacher_metrics), "origins": _read(paths.teacher_origins),
+            "merge": _read(paths.merge_metrics), "demo": data_origin(paths.data) == "demo"}
 
 
 @app.command("report")

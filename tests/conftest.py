@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from moe.tasks import load_task
+from moe.base.tasks import load_task
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cas771-standin.zip"

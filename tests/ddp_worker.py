@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from moe import distributed
-from moe.data import Split
-from moe.models import MoEModel
-from moe.objectives import MoEObjective
-from moe.training import TrainConfig, fit
+from moe.base.data import Split
+from moe.core import distributed
+from moe.core.models import MoEModel
+from moe.core.objectives import MoEObjective
+from moe.core.training import TrainConfig, fit
 
 NUM_CLASSES, NUM_EXPERTS = 4, 2
 
@@ -46,7 +46,7 @@ def main(out: Path, mode: str, die_after: int | None = None):
         objective.begin_epoch(net, 0, 1)
         batch = torch.arange(16)
         train = tiny_split(16, 1)
-        from moe.data import normalize
+        from moe.base.data import normalize
 
         x = distributed.shard(normalize(train.images[batch], mean, std))
         y = distributed.shard(train.labels[batch])

@@ -35,7 +35,7 @@ def make_repo(tmp_path: Path, params: dict) -> tuple[Path, dict]:
         node[leaf] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1", "DVCLIVE_OPEN": "false", "CI": "true",
+           "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1", "CI": "true",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "test"]):
         result = run(cmd, repo, env)

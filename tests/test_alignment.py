@@ -4,13 +4,13 @@ the router fitted at merge time sends images to the experts that know their clas
 import pytest
 import torch
 
-from moe import alignment
-from moe.data import Split, TaskData
-from moe.errors import MoEError
-from moe.merge import MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm
-from moe.models import MoEModel, TeacherCNN
-from moe.router import CachedFeatures, fit_router, owner_targets
-from moe.tasks import parse_task
+from moe.base.data import Split, TaskData
+from moe.base.errors import MoEError
+from moe.base.tasks import parse_task
+from moe.core import alignment
+from moe.core.merge import MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm
+from moe.core.models import MoEModel, TeacherCNN
+from moe.core.router import CachedFeatures, fit_router, owner_targets
 
 from .test_merge import trained_looking_teachers
 
@@ -142,7 +142,7 @@ def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
     data = TaskData(Split(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g),
                           torch.arange(40) % 15), Split(torch.zeros(0, 3, 32, 32, dtype=torch.uint8),
                                                         torch.zeros(0, dtype=torch.long)), *NORM)
-    settings = MergeSettings(merge_alignment="none", alignment_images=10, alignment_rounds=3, bn_recalibration_batches=2,
+    settings = MergeSettings(alignment="none", alignment_images=10, alignment_rounds=3, bn_recalibration_batches=2,
                              batch_size=8, classifier_from_teachers=True, router_init="fresh", router_fit_steps=10,
                              classifier_fit_steps=0, gate_noise_std=0.1, seed=5)
     model, report = merge_and_calibrate(task_a, teachers, [NORM] * 3, data, settings)
@@ -155,7 +155,7 @@ def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
     assert report.correlation_after == {} and report.router_loss is None
 
     aligned, aligned_report = merge_and_calibrate(
-        task_a, teachers, [NORM] * 3, data, MergeSettings(**{**settings.__dict__, "merge_alignment": "permute",
+        task_a, teachers, [NORM] * 3, data, MergeSettings(**{**settings.__dict__, "alignment": "permute",
                                                              "router_init": "fitted", "classifier_fit_steps": 5}))
     assert aligned_report.alignment_images == 10 and set(aligned_report.correlation_after) == set(alignment.POINTS)
     assert aligned_report.router_loss is not None and aligned_report.classifier_loss is not None

@@ -5,11 +5,12 @@ import copy
 import pytest
 import torch
 
-from moe.analysis import forced_expert_accuracy, gate_contribution, routing_summary
-from moe.evaluation import predict_with_experts
-from moe.models import MoEModel
-from moe.runtime import resolve_precision
-from moe.inference import predict
+from moe.core.inference import predict
+from moe.core.models import MoEModel
+from moe.core.routing import gate_contribution, routing_summary
+from moe.core.runtime import resolve_precision
+from moe.results.analysis import forced_expert_accuracy
+from moe.results.evaluation import predict_with_experts
 
 MEAN, STD = [0.5] * 3, [0.25] * 3
 
@@ -92,7 +93,7 @@ def test_bf16_fast_path_matches_fp32_reference_logits():
 ])
 def test_auto_precision_takes_bf16_only_where_the_kernels_run_it_natively(monkeypatch, amx, avx512_bf16, capability,
                                                                           isa_cap, fast):
-    from moe.runtime import bf16_is_fast
+    from moe.core.runtime import bf16_is_fast
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)

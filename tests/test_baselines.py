@@ -5,9 +5,9 @@ import math
 
 import torch
 
-from moe.baselines import ensemble_scores, oracle_predictions, output_index
-from moe.losses import distillation_loss
-from moe.tasks import parse_task
+from moe.base.tasks import parse_task
+from moe.core.baselines import ensemble_scores, oracle_predictions, output_index
+from moe.core.losses import distillation_loss
 
 # three classes; teacher a holds 0 and 1, teacher b holds 1 and 2: class 1 is shared
 SPEC = parse_task({"name": "t", "image_size": 16, "classes": [{"id": 10, "name": "x"}, {"id": 20, "name": "y"},
@@ -61,11 +61,11 @@ def test_oracle_asks_a_teacher_that_holds_the_true_class():
 
 
 def test_kd_weight_zero_is_the_moe_objective_exactly_and_distill_trains(tmp_path):
-    from moe.data import Split
-    from moe.models import MoEModel, TeacherCNN
-    from moe.objectives import DistillObjective, MoEObjective
-    from moe.runtime import seed_everything
-    from moe.training import TrainConfig, fit
+    from moe.base.data import Split
+    from moe.core.models import MoEModel, TeacherCNN
+    from moe.core.objectives import DistillObjective, MoEObjective
+    from moe.core.runtime import seed_everything
+    from moe.core.training import TrainConfig, fit
 
     g = torch.Generator().manual_seed(0)
     train = Split(torch.randint(0, 255, (24, 3, 16, 16), dtype=torch.uint8, generator=g), torch.arange(24) % 3)

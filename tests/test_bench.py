@@ -3,7 +3,7 @@ here (the speeds themselves are measured by running it, never asserted in tests)
 
 import pytest
 
-from moe.bench import forward_gflop, run_bench
+from moe.results.bench import forward_gflop, run_bench
 
 
 def test_forward_flops_are_the_architectures():

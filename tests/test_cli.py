@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from moe.checkpoints import save_model
-from moe.models import MoEModel
-from moe.tasks import load_task
+from moe.base.tasks import load_task
+from moe.core.checkpoints import save_model
+from moe.core.models import MoEModel
 from stages.cli import app
 
 from .conftest import ROOT

@@ -5,24 +5,26 @@ import json
 
 import pytest
 
-from moe.comparison import comparison_summary, curve_rows, time_to_accuracy, variant_params
-from moe.errors import MoEError
-from moe.params import load_params
+from moe.base.errors import MoEError
+from moe.base.params import load_params
+from moe.core.variants import variant_params
+from moe.results.comparison import comparison_summary, curve_rows, time_to_accuracy
 
 from .conftest import ROOT
 from .pipeline_repo import make_repo, run
 
 
-def _run(test_accuracy, seconds_and_val, before=None, best_epoch=1):
+def _run(test_accuracy, seconds_and_val, before=None, best_epoch=1, routing=(80.0, 90.0)):
     epochs = [{"epoch": i + 1, "seconds": s, "images_seen": 100 * (i + 1), "val_accuracy": v}
               for i, (s, v) in enumerate(seconds_and_val)]
     return {"test_accuracy": test_accuracy, "test_accuracy_before_training": before, "best_epoch": best_epoch,
+            "routing_agreement_before_training": routing[0], "routing_agreement": routing[1],
             "best_val_accuracy": max(v for _, v in seconds_and_val), "train_seconds": epochs[-1]["seconds"],
             "images_seen": epochs[-1]["images_seen"], "epochs": epochs}
 
 
-RUNS = {"moe": _run(60.0, [(10, 40.0), (20, 55.0), (30, 58.0)], before=12.5, best_epoch=3),
-        "scratch": _run(50.0, [(9, 20.0), (18, 45.0), (27, 59.0)], before=6.7, best_epoch=3),
+RUNS = {"moe": _run(60.0, [(10, 40.0), (20, 55.0), (30, 58.0)], before=12.5, best_epoch=3, routing=(82.0, 91.5)),
+        "scratch": _run(50.0, [(9, 20.0), (18, 45.0), (27, 59.0)], before=6.7, best_epoch=3, routing=(33.0, 40.0)),
         "distill": _run(62.0, [(15, 58.0), (30, 61.0)], before=12.5, best_epoch=2)}
 
 
@@ -33,6 +35,7 @@ def test_summary_lists_trained_then_untrained_with_costs():
     assert summary["train_seconds"] == {"moe": 30, "scratch": 27, "distill": 30}
     assert summary["images_seen"] == {"moe": 300, "scratch": 300, "distill": 200}
     assert summary["images"] == 1500
+    assert summary["routing_agreement"] == {"moe": 91.5, "scratch": 40.0, "distill": 90.0, "merged, untrained": 82.0}
 
 
 def test_time_to_reach_the_moe_best_validation_accuracy():

@@ -9,8 +9,8 @@ import sys
 
 import torch
 
-from moe.data import normalize
-from moe.objectives import MoEObjective
+from moe.base.data import normalize
+from moe.core.objectives import MoEObjective
 
 from .conftest import ROOT
 from .ddp_worker import model, tiny_split

@@ -11,6 +11,7 @@ import yaml
 
 from .conftest import ROOT
 
+from moe.base.params import SCHEMA
 from stages.cli import MODULE_OF
 
 # both pipelines: the main one and the comparison (whose stages run from the root: wdir ..)
@@ -71,14 +72,38 @@ def stage_module(stage: dict) -> str:
     return MODULE_OF.get(command, command)
 
 
+# display only: nothing in it changes an output, so no stage depends on it (a progress-bar edit reruns nothing)
+DISPLAY_ONLY = {ROOT / "stages" / "console.py"}
+
+
+def code_deps(files: set[Path]) -> set[str]:
+    """The dvc.yaml code deps that cover ``files``: a subpackage (moe/core, stages/common, ...) as one folder,
+    a top-level module as its file; display-only modules left out."""
+    deps = set()
+    for f in files - DISPLAY_ONLY:
+        rel = f.relative_to(ROOT)
+        deps.add(rel.parent.as_posix() if len(rel.parts) > 2 else rel.as_posix())
+    return deps
+
+
+def stage_code(stage: dict) -> set[str]:
+    return code_deps(closure(ROOT / "stages" / "cli.py") | closure(ROOT / "stages" / f"{stage_module(stage)}.py"))
+
+
 @pytest.mark.parametrize("name", sorted(PIPELINE))
-def test_every_imported_module_is_a_dep(name):
+def test_code_deps_are_exactly_what_the_stage_imports(name):
+    """Nothing missing (an edit anywhere in that code reruns the stage) and nothing extra (an edit
+    elsewhere does not)."""
     stage = PIPELINE[name]
-    needed = closure(ROOT / "stages" / "cli.py") | closure(ROOT / "stages" / f"{stage_module(stage)}.py")
-    deps = [ROOT / d for d in body(stage).get("deps", [])]
-    missing = sorted(str(f.relative_to(ROOT)) for f in needed
-                     if not any(f == d or d in f.parents for d in deps))
-    assert not missing, f"dvc.yaml stage '{name}' imports {missing} but does not list them as deps"
+    listed = {d for d in body(stage).get("deps", []) if d.split("/")[0] in ("moe", "stages")}
+    assert listed == stage_code(stage), f"dvc.yaml stage '{name}': code deps should be {sorted(stage_code(stage))}"
+
+
+def test_plots_and_training_do_not_depend_on_each_other():
+    """A cosmetic edit to the figures (moe/results) never reruns the teachers, the merge or training."""
+    for name in ("pretrain", "merge", "train", "comparison/variant"):
+        assert "moe/results" not in stage_code(PIPELINE[name]), name
+        assert "stages/console.py" not in body(PIPELINE[name])["deps"], name
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINE))
@@ -87,14 +112,18 @@ def test_params_are_exactly_what_the_stage_reads(name):
     command = importlib.import_module(f"stages.{stage_module(stage)}")
     declared = next(getattr(c.callback, "reads", ()) for c in command.app.registered_commands
                     if c.name == stage_command(stage))
-    # a comparison variant depends on its own entry only: comparison.variants.${key}
-    listed = [name.removesuffix(".${key}") for name in body(stage).get("params", [])]
+    # a comparison variant depends on its own entry only: comparison.variants.${key}; a group (merge,
+    # teacher) stands for every parameter in it, so a new merge.* parameter needs no edit here
+    listed = []
+    for entry in (name.removesuffix(".${key}") for name in body(stage).get("params", [])):
+        group = [k for k in SCHEMA if k.startswith(entry + ".")]
+        listed.extend(group if entry not in SCHEMA and group else [entry])
     assert sorted(listed) == sorted(declared)
 
 
 def test_the_check_finds_an_indirect_import():
-    # train imports moe.training, which imports moe.inference: the closure must see it
-    assert ROOT / "moe" / "inference.py" in closure(ROOT / "stages" / "train.py")
+    # train imports moe.core.training, which imports moe.core.inference: the closure must see it
+    assert ROOT / "moe" / "core" / "inference.py" in closure(ROOT / "stages" / "train.py")
     assert ROOT / "moe" / "__init__.py" in closure(ROOT / "stages" / "train.py")
 
 
@@ -102,3 +131,27 @@ def test_every_stage_waits_for_the_params_check():
     for name, stage in PIPELINE.items():
         if name != "check":
             assert "checked/params.txt" in body(stage)["deps"], name
+
+
+def declared_outputs(stage: dict) -> set[str]:
+    return {o if isinstance(o, str) else next(iter(o)) for kind in ("outs", "metrics", "plots")
+            for o in body(stage).get(kind, [])}
+
+
+def test_outputs_are_exactly_what_paths_names():
+    """Every file a stage writes is named once, in stages/common/paths.py; dvc.yaml says the same."""
+    from stages.common.paths import Paths
+
+    main, comparison = Paths("${key}", "${model_name}").outputs(), Paths("${comparison.task}").outputs()
+    for name, stage in PIPELINE.items():
+        expected = (comparison if name.startswith("comparison/") else main)[name]
+        assert declared_outputs(stage) == {p.as_posix() for p in expected}, name
+
+
+def test_a_variant_may_change_what_the_variant_stage_reads_except_the_data():
+    from moe.base.params import VARIANT_KEYS
+
+    stage = PIPELINE["comparison/variant"]
+    command = importlib.import_module(f"stages.{stage_module(stage)}")
+    reads = next(c.callback.reads for c in command.app.registered_commands if c.name == "variant")
+    assert VARIANT_KEYS == set(reads) - {"comparison.variants", "max_train_per_class", "val_fraction"}

@@ -2,15 +2,15 @@
 
 import torch
 
-from moe.data import load_task_split, normalize, prepare_task_data, prepare_teacher_data
-from moe.demo import generate_demo_archive
-from moe.evaluation import accuracy_report
-from moe.merge import merge_teachers, recalibrate_batchnorm
-from moe.models import TeacherCNN
-from moe.tasks import parse_task
-from moe.inference import predict
-from moe.objectives import CrossEntropy, MoEObjective
-from moe.training import TrainConfig, fit
+from moe.base.data import load_task_split, normalize, prepare_task_data, prepare_teacher_data
+from moe.base.tasks import parse_task
+from moe.core.inference import predict
+from moe.core.merge import merge_teachers, recalibrate_batchnorm
+from moe.core.models import TeacherCNN
+from moe.core.objectives import CrossEntropy, MoEObjective
+from moe.core.training import TrainConfig, fit
+from moe.results.evaluation import accuracy_report
+from moe.sources.demo import generate_demo_archive
 
 TINY = {
     "name": "tiny", "image_size": 16, "data_format": "torch",

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from moe.checkpoints import load_moe, load_teacher
-from moe.data import load_task_split, load_teacher_split
-from moe.demo import generate_demo_archive
-from moe.errors import MoEError
-from moe.formats import read_split, safe_load, save_torch, write_split
-from moe.models import MoEModel, TeacherCNN
-from moe.sources import extract_task
+from moe.base.data import load_task_split, load_teacher_split
+from moe.base.errors import MoEError
+from moe.base.formats import read_split, safe_load, save_torch, write_split
+from moe.core.checkpoints import load_moe, load_teacher
+from moe.core.models import MoEModel, TeacherCNN
+from moe.sources.demo import generate_demo_archive
+from moe.sources.fetching import extract_task
 
 from .conftest import ROOT
 
@@ -182,7 +182,7 @@ def test_broken_archives(tmp_path, task_a):
 
 
 def test_failed_write_leaves_previous_output_untouched(tmp_path):
-    from moe.formats import atomic_path, save_json
+    from moe.base.formats import atomic_path, save_json
     target = tmp_path / "metrics.json"
     save_json({"accuracy": 90.0}, target)
     with pytest.raises(RuntimeError):
@@ -194,7 +194,7 @@ def test_failed_write_leaves_previous_output_untouched(tmp_path):
 
 
 def test_predictions_file_of_wrong_shape_or_kind_names_the_file(tmp_path):
-    from moe.evaluation import load_predictions, save_predictions
+    from moe.results.evaluation import load_predictions, save_predictions
 
     good = {"logits": torch.zeros(4, 6), "gates": torch.full((4, 3), 1 / 3), "expert_logits": torch.zeros(4, 3, 6)}
     save_predictions(good, torch.arange(4), tmp_path / "ok.pth")

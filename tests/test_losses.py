@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from moe.losses import balance_loss, diversity_loss, moe_loss
-from moe.schedules import temperature_at
+from moe.core.losses import balance_loss, diversity_loss, moe_loss
+from moe.core.schedules import temperature_at
 
 GATES = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
 
@@ -36,3 +36,13 @@ def test_temperature_schedule_endpoints_and_monotone():
     assert temps[5] == pytest.approx(0.5 + 0.75 * (1 + math.cos(math.pi * 5 / 9)))
     assert all(b <= a for a, b in zip(temps, temps[1:]))
     assert temperature_at(0, 1, 2.0, 0.5) == 0.5
+
+
+def test_learning_rate_factor_by_hand():
+    from moe.core.schedules import lr_factor
+
+    # 4 steps per epoch, 2 epochs: cosine is 1 in epoch 0 and (1 + cos(pi / 2)) / 2 = 0.5 in epoch 1
+    assert [lr_factor(s, 4, 2, 0.0) for s in range(8)] == [1.0] * 4 + [0.5] * 4
+    # one epoch of warmup: 1/4, 2/4, 3/4, 4/4, then the cosine alone
+    assert [lr_factor(s, 4, 2, 1.0) for s in range(8)] == [0.25, 0.5, 0.75, 1.0] + [0.5] * 4
+    assert abs(lr_factor(1, 4, 2, 0.5) - 1.0) < 1e-12  # half an epoch: full rate from the second step

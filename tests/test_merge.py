@@ -1,7 +1,7 @@
 import torch
 
-from moe.merge import EXPERT_KEYS, backbone_key_map, merge_teachers, recalibrate_batchnorm
-from moe.models import TeacherCNN
+from moe.core.merge import EXPERT_KEYS, backbone_key_map, merge_teachers, recalibrate_batchnorm
+from moe.core.models import TeacherCNN
 
 
 def trained_looking_teachers(n=3, seed=0):
@@ -85,6 +85,6 @@ def test_batchnorm_recalibration_matches_activation_statistics(task_a):
 def test_teacher_count_must_match_experts(task_a):
     import pytest
 
-    from moe.errors import MoEError
+    from moe.base.errors import MoEError
     with pytest.raises(MoEError, match="task A: got 2 teachers for 3 experts"):
         merge_teachers(task_a, trained_looking_teachers(2))

@@ -4,10 +4,10 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from moe.checkpoints import read_metadata
-from moe.formats import read_state_dict
-from moe.methods import random_moe
-from moe.tasks import load_task
+from moe.base.formats import read_state_dict
+from moe.base.tasks import load_task
+from moe.core.checkpoints import read_metadata
+from moe.core.methods import random_moe
 from stages.cli import app
 
 from .conftest import ROOT

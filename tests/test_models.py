@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from moe.models import MoEModel, TeacherCNN
-from moe.runtime import memory_format_for
+from moe.core.models import MoEModel, TeacherCNN
+from moe.core.runtime import memory_format_for
 
 BACKBONE = [  # (teacher key, MoE key, shape)
     ("conv1.conv.weight", "feature_extractor.0.conv.weight", (64, 3, 3, 3)),
@@ -77,7 +77,7 @@ def test_moe_forward_shapes_and_gates_sum_to_one():
 
 @pytest.mark.parametrize("size", [32, 64])
 def test_memory_layouts_give_the_same_logits(size):
-    # the layout is chosen per image size for speed (moe.runtime.memory_format_for); it must not change results
+    # the layout is chosen per image size for speed (moe.core.runtime.memory_format_for); it must not change results
     torch.manual_seed(0)
     model = MoEModel(15, 3).eval()
     x = torch.randn(8, 3, size, size)
@@ -107,8 +107,8 @@ def _with_trained_looking_batchnorm(model):
 
 @pytest.mark.parametrize("make, folds", [(lambda: MoEModel(15, 3), 11), (lambda: TeacherCNN(5), 6)])
 def test_folded_batchnorm_gives_the_same_predictions_and_leaves_the_model_alone(make, folds):
-    from moe.folding import fold_batchnorm
-    from moe.inference import predict
+    from moe.core.folding import fold_batchnorm
+    from moe.core.inference import predict
 
     torch.manual_seed(0)
     model = _with_trained_looking_batchnorm(make())
@@ -132,7 +132,7 @@ def test_folded_batchnorm_gives_the_same_predictions_and_leaves_the_model_alone(
 
 
 def test_bit_mask_dropout_drops_half_scales_by_two_and_passes_gradients_through_the_same_mask():
-    from moe.models import Dropout
+    from moe.core.models import Dropout
 
     torch.manual_seed(0)
     drop = Dropout(0.5).train()

@@ -6,10 +6,10 @@ import json
 import torch
 from PIL import Image
 
-from moe.checkpoints import save_model
-from moe.demo import class_attributes, render_class
-from moe.models import TeacherCNN
-from moe.tasks import parse_task
+from moe.base.tasks import parse_task
+from moe.core.checkpoints import save_model
+from moe.core.models import TeacherCNN
+from moe.sources.demo import class_attributes, render_class
 
 from .pipeline_repo import make_repo, run
 

@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from moe.errors import MoEError
-from moe.params import load_params
+from moe.base.errors import MoEError
+from moe.base.params import load_params
 
 from .conftest import ROOT
 

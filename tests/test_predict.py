@@ -2,8 +2,8 @@ import pytest
 import torch
 from PIL import Image
 
-from moe.errors import MoEError
-from moe.images import read_image
+from moe.base.errors import MoEError
+from moe.base.images import read_image
 
 
 def test_any_size_image_is_resized_to_task_resolution(tmp_path):

@@ -2,8 +2,9 @@
 
 The archive exists beside the project's checkout and in CI only; elsewhere these tests skip.
 Task A is the accuracy regression: real CIFAR-100 images and the same 1,500 test images as the
-original project, with given teachers of 64-74 % (the merge must beat the same model trained from
-scratch, and stay above a measured threshold). Task B's stand-in runs with a tiny budget: it checks
+original project, with given teachers of 64-74 %. The aligned merge with its fitted router must be
+far above the teachers' ensemble before any training, route most images to a teacher that holds
+their class, and stay ahead of the same model trained from scratch. Task B's stand-in runs with a tiny budget: it checks
 that the 64x64 path, teachers trained here included, works end to end on real files (a meaningful
 Task B accuracy needs hours of CPU, not CI minutes).
 """
@@ -23,13 +24,14 @@ pytestmark = pytest.mark.skipif(not SHARED_ARCHIVE.exists(),
 REAL = {"source": "archive", "archive": str(SHARED_ARCHIVE)}
 # Given teachers: what a user holds. Trained once by this pipeline on the shared archive's Task A
 # (tests/fixtures/README.md: 10 epochs on all 450 training images per class; 63.8 / 68.2 / 74.2 % on
-# their own classes), stored in half precision. With teachers this good the merge pays within two
-# epochs; with teachers CI could train in its minutes it does not (README, "Does the merge pay").
+# their own classes), stored in half precision.
 GIVEN_TEACHERS = ROOT / "tests" / "fixtures" / "task_a_teachers"
-TWO_EPOCHS_A = {**REAL, "num_epochs": 2, "batch_size": 32, "expert_analysis_interval": 2,
-                "comparison.variants": {"moe": {}, "scratch": {"method": "scratch"}}}
-# measured on 2 cores (bf16), seeds 100 / 1 / 2: moe 49.73 / 49.53 / 50.73 %, scratch 42.53 / 43.67 / 45.20 %
-THRESHOLD_MOE_TWO_EPOCHS = 42.0
+# CI-sized: 150 training images per class (2,025 after the validation hold-out), one epoch each
+ONE_EPOCH_A = {**REAL, "max_train_per_class": 150, "num_epochs": 1, "batch_size": 32, "expert_analysis_interval": 1,
+               "comparison.variants": {"moe": {}, "scratch": {"method": "scratch"}}}
+# measured on 2 AVX2 cores (fp32), docs/results.md: merged THRESHOLD_MEASURED
+THRESHOLD_MERGED = 40.0
+THRESHOLD_ROUTING = 70.0
 TINY_B = {**REAL, "max_train_per_class": 10, "teacher.epochs": 1, "num_epochs": 1, "expert_analysis_interval": 1}
 
 
@@ -52,8 +54,8 @@ def test_task_b_real_files_run_end_to_end(tmp_path):
     assert by_hand_metrics["per_class"] == json.loads((repo / "plots" / "B" / "per_class.json").read_text())
 
 
-def test_task_a_merge_of_given_teachers_beats_scratch_after_two_epochs(tmp_path):
-    repo, env = make_repo(tmp_path, TWO_EPOCHS_A)
+def test_task_a_aligned_merge_of_given_teachers(tmp_path):
+    repo, env = make_repo(tmp_path, ONE_EPOCH_A)
     spec_path = repo / "tasks" / "A.yaml"
     spec = yaml.safe_load(spec_path.read_text())
     (repo / "teachers").mkdir()
@@ -66,9 +68,12 @@ def test_task_a_merge_of_given_teachers_beats_scratch_after_two_epochs(tmp_path)
     origins = json.loads((repo / "models" / "A" / "teachers" / "origins.json").read_text())
     assert sorted(origins.values()) == [f"teachers/teacher_{i}.pth" for i in (1, 2, 3)]  # given, not trained
     compare = json.loads((repo / "metrics" / "compare_A.json").read_text())
-    accuracy = compare["test_accuracy"]
-    print(f"real-data regression, given teachers, two epochs: moe {accuracy['moe']:.2f}% vs scratch "
-          f"{accuracy['scratch']:.2f}% (threshold {THRESHOLD_MOE_TWO_EPOCHS}%)")
+    accuracy, routing = compare["test_accuracy"], compare["routing_agreement"]
+    print(f"real-data regression, given teachers: merged {accuracy['merged, untrained']:.2f}% (routing "
+          f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}% vs scratch "
+          f"{accuracy['scratch']:.2f}%; teachers' ensemble {accuracy['teacher ensemble']:.2f}%")
     assert compare["images"] == 1500 and compare["images_seen"]["moe"] == compare["images_seen"]["scratch"]
-    assert accuracy["moe"] >= THRESHOLD_MOE_TWO_EPOCHS, accuracy
-    assert accuracy["moe"] >= accuracy["scratch"], accuracy
+    assert accuracy["merged, untrained"] >= THRESHOLD_MERGED > accuracy["teacher ensemble"], accuracy
+    assert routing["merged, untrained"] >= THRESHOLD_ROUTING, routing
+    assert accuracy["moe"] >= accuracy["merged, untrained"] - 3.0, accuracy  # training keeps the merge
+    assert accuracy["moe"] >= accuracy["scratch"] + 10.0, accuracy

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 import yaml
 from typer.testing import CliRunner
 
-from moe.checkpoints import load_moe
-from moe.formats import safe_load
-from moe.models import MoEModel
+from moe.base.formats import safe_load
+from moe.core.checkpoints import load_moe
+from moe.core.models import MoEModel
 from stages.cli import app
 
 from .conftest import ROOT
@@ -148,18 +148,18 @@ def test_released_best_model_evaluated_as_the_original(tmp_path, monkeypatch, ta
 
 
 def _spec(name):
-    from moe.tasks import load_task
+    from moe.base.tasks import load_task
     return load_task(ROOT / "tasks" / f"{name}.yaml")
 
 
 def test_trained_model_scores_its_recorded_validation_accuracy(tmp_path, monkeypatch):
     """The file train writes is the router that was selected: loaded as evaluate loads it, it scores
     exactly the validation accuracy training recorded for its epoch, at that epoch's temperature."""
-    from moe.checkpoints import read_metadata
-    from moe.data import prepare_task_data
-    from moe.params import load_params
-    from moe.tasks import load_task
-    from moe.inference import predict
+    from moe.core.checkpoints import read_metadata
+    from moe.base.data import prepare_task_data
+    from moe.base.params import load_params
+    from moe.base.tasks import load_task
+    from moe.core.inference import predict
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update({"demo": {"train_per_class": 8, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},

@@ -11,23 +11,23 @@ import time
 import pytest
 import torch
 
-from moe.errors import MoEError
-from moe.formats import safe_load
-from moe.models import MoEModel
-from moe.objectives import MoEObjective
-from moe.training import TrainConfig, fit
+from moe.base.errors import MoEError
+from moe.base.formats import safe_load
+from moe.core.models import MoEModel
+from moe.core.objectives import MoEObjective
+from moe.core.training import TrainConfig, fit
 
 from .conftest import ROOT
 
 SCRIPT = textwrap.dedent("""
     import json, sys, torch
-    from moe.data import prepare_task_data
-    from moe.demo import generate_demo_archive
-    from moe.models import MoEModel
-    from moe.runtime import seed_everything
-    from moe.tasks import parse_task
-    from moe.objectives import MoEObjective
-    from moe.training import TrainConfig, fit
+    from moe.base.data import prepare_task_data
+    from moe.sources.demo import generate_demo_archive
+    from moe.core.models import MoEModel
+    from moe.core.runtime import seed_everything
+    from moe.base.tasks import parse_task
+    from moe.core.objectives import MoEObjective
+    from moe.core.training import TrainConfig, fit
     root, checkpoint, out = sys.argv[1:4]
     spec = parse_task({"name": "tiny", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
                        "teachers": [{"name": "a", "classes": [0, 1], "train": "a_tr.pth", "test": "a_te.pth"},
@@ -74,7 +74,7 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
 
 def _tiny():
     g = torch.Generator().manual_seed(0)
-    from moe.data import Split
+    from moe.base.data import Split
     make = lambda n: Split(torch.randint(0, 255, (n, 3, 16, 16), dtype=torch.uint8, generator=g),
                            torch.arange(n) % 3)
     return make(24), make(9)
@@ -102,8 +102,8 @@ def test_divergence_stops_with_epoch_and_term_and_keeps_checkpoint(tmp_path):
 def test_resumed_training_writes_the_same_model_file(tmp_path):
     """Ctrl-C after an epoch, then the same command: the model file is byte-identical to an
     uninterrupted run's, so DVC sees no change."""
-    from moe.checkpoints import save_model
-    from moe.runtime import seed_everything
+    from moe.core.checkpoints import save_model
+    from moe.core.runtime import seed_everything
 
     train_set, val_set = _tiny()
     cfg = TrainConfig(num_epochs=4, batch_size=8, patience=99)
@@ -128,3 +128,68 @@ def test_resumed_training_writes_the_same_model_file(tmp_path):
     assert not (tmp_path / "resumed.pth").exists()
     assert run("resumed").resumed_from == 2
     assert (tmp_path / "resumed.pth").read_bytes() == (tmp_path / "straight.pth").read_bytes()
+
+
+def test_train_never_resumes_from_a_run_of_another_merged_model(tmp_path, monkeypatch):
+    """Interrupt `moe train`, change the merged model (same size on disk), train again: the run starts
+    fresh. The same interruption with the merged model unchanged resumes."""
+    import yaml
+    from typer.testing import CliRunner
+
+    import stages.train
+    from stages.cli import app
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update({"demo": {"train_per_class": 6, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},
+                   "num_epochs": 2, "batch_size": 8, "bn_recalibration_batches": 1, "expert_analysis_interval": 10,
+                   "merge": {**params["merge"], "alignment_images": 16, "router_fit_steps": 5, "classifier_fit_steps": 5}})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    task = str(ROOT / "tasks" / "A.yaml")
+    invoke = lambda *args: CliRunner().invoke(app, [*args, "--task", task])
+    for stage in ("fetch", "pretrain", "merge"):
+        assert invoke(stage).exit_code == 0
+    merged = tmp_path / "models" / "A" / "merged.pth"
+    real_tables = stages.train.history_tables
+
+    def interrupted_train():
+        def stop(*args):  # called after the epoch's checkpoint is written
+            raise KeyboardInterrupt
+        monkeypatch.setattr(stages.train, "history_tables", stop)
+        assert invoke("train").exit_code == 130
+        monkeypatch.setattr(stages.train, "history_tables", real_tables)
+
+    interrupted_train()
+    size = merged.stat().st_size
+    assert invoke("merge", "--merge-classifier-fit-steps", "6").exit_code == 0  # other weights, the same file size
+    assert merged.stat().st_size == size
+    again = invoke("train")
+    assert again.exit_code == 0, again.output
+    assert "starting fresh" in again.output and "resuming" not in again.output
+
+    interrupted_train()
+    resumed = invoke("train")
+    assert resumed.exit_code == 0 and "resuming from" in resumed.output and "after epoch 1 of 2" in resumed.output
+
+
+def test_a_start_better_than_every_epoch_is_kept(tmp_path):
+    """start_is_candidate: training on shuffled labels makes every epoch worse than the start, so the
+    start (epoch 0) is selected and the model ends with exactly its weights and gating temperature."""
+    train_set, val_set = _tiny()
+    torch.manual_seed(0)
+    model = MoEModel(3, 3)
+    fit(model, MoEObjective(), train_set, val_set, TrainConfig(num_epochs=3, batch_size=8, patience=99),
+        [0.5] * 3, [0.25] * 3)
+    model.set_temperature(1.7)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    from moe.base.data import Split
+
+    shuffled = Split(train_set.images, train_set.labels[torch.randperm(len(train_set.labels))])
+    said = []
+    result = fit(model, MoEObjective(), shuffled, val_set, TrainConfig(num_epochs=2, batch_size=8, lr=0.05, patience=99),
+                 [0.5] * 3, [0.25] * 3, say=said.append, start_is_candidate=True)
+    assert result.start["epoch"] == 0 and any("before training" in s for s in said)
+    assert max(r["val_accuracy"] for r in result.history) <= result.start["val_accuracy"]  # no epoch beat it
+    assert result.best_epoch == 0 and result.best_record is result.start
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())
+    assert model.temperature == 1.7

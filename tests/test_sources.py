@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from moe.data import load_task_split
-from moe.errors import MoEError
-from moe.formats import safe_load
-from moe.sources import DRIVE_FILES, fetch
+from moe.base.data import load_task_split
+from moe.base.errors import MoEError
+from moe.base.formats import safe_load
+from moe.sources.fetching import DRIVE_FILES, fetch
 
 from .conftest import SHARED_ARCHIVE
 

@@ -6,9 +6,9 @@ import signal
 import subprocess
 import time
 
-from moe.checkpoints import save_model
-from moe.formats import safe_load
-from moe.models import TeacherCNN
+from moe.base.formats import safe_load
+from moe.core.checkpoints import save_model
+from moe.core.models import TeacherCNN
 
 from .pipeline_repo import make_repo, run
 

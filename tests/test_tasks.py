@@ -5,14 +5,14 @@ import pytest
 import torch
 import yaml
 
-from moe.checkpoints import save_model
-from moe.data import load_task_split, shared_class_images
-from moe.demo import class_attributes, generate_demo_archive
-from moe.errors import MoEError
-from moe.models import TeacherCNN
-from moe.sources import fetch
-from moe.tasks import load_task, parse_task
-from moe.teachers import TeacherSettings, obtain_teachers
+from moe.base.data import load_task_split, shared_class_images
+from moe.base.errors import MoEError
+from moe.base.tasks import load_task, parse_task
+from moe.core.checkpoints import save_model
+from moe.core.models import TeacherCNN
+from moe.core.teachers import TeacherSettings, obtain_teachers
+from moe.sources.demo import class_attributes, generate_demo_archive
+from moe.sources.fetching import fetch
 
 P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, weight_decay=0.0, val_fraction=0.25, max_train_per_class=0, seed=0)
 
@@ -142,7 +142,7 @@ def test_demo_generator_takes_many_teachers_and_large_teachers(tmp_path):
 def test_image_folder_unreadable_or_missing_class_names_the_file(tmp_path):
     from PIL import Image
 
-    from moe.image_folder import build_from_image_folder
+    from moe.sources.image_folder import build_from_image_folder
 
     s = parse_task(spec(source="image_folder", images=str(tmp_path / "img")))
     for part in ("train", "test"):
@@ -160,7 +160,7 @@ def test_image_folder_unreadable_or_missing_class_names_the_file(tmp_path):
 
 
 def test_task_list_names_a_missing_input(tmp_path):
-    from moe.tasks import load_task_list
+    from moe.base.tasks import load_task_list
 
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec()))
     assert [s.name for s in load_task_list({"t": str(tmp_path / "t.yaml")}, tmp_path)] == ["t"]

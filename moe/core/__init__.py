@@ -1,0 +1,1 @@
+"""The models and how they are made and trained (pretrain, merge, train, comparison variants)."""

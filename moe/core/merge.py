@@ -1,0 +1,186 @@
+"""Initialise the MoE from its teachers.
+
+Backbone = element-wise mean of the teachers' backbones (BatchNorm running statistics included);
+expert i = teacher i's depthwise-separable block. The router starts fresh with equal gates. The
+classifier starts from the teachers' heads: the row of class c, over the expert-feature columns, is
+the mean of the head rows of the teachers that hold c (the gating-feature columns start at zero),
+so that the merged model predicts like its teachers from its first step.
+
+Averaged convolution weights shift every activation downstream, so the running means of the mean
+are not the means of the new activations: ``recalibrate_batchnorm`` re-estimates them on training data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from ..base.data import TaskData, normalize
+from ..base.errors import MoEError
+from ..base.tasks import TaskSpec
+from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
+from .runtime import pick_device
+
+
+def backbone_key_map(teacher_state: dict) -> dict[str, str]:
+    """teacher key -> MoE key, for every backbone tensor."""
+    mapping = {}
+    for k in teacher_state:
+        layer, _, rest = k.partition(".")
+        if layer in BACKBONE_OF_TEACHER:
+            mapping[k] = f"feature_extractor.{BACKBONE_OF_TEACHER[layer]}.{rest}"
+    return mapping
+
+
+EXPERT_KEYS = {"conv3.0.depthwise.weight": "0.weight", "conv3.0.pointwise.weight": "1.weight",
+               "conv3.0.bn.weight": "2.weight", "conv3.0.bn.bias": "2.bias",
+               "conv3.0.bn.running_mean": "2.running_mean", "conv3.0.bn.running_var": "2.running_var",
+               "conv3.0.bn.num_batches_tracked": "2.num_batches_tracked"}
+
+
+def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight C x 768, bias C) built from the teachers' heads, averaged where classes are shared."""
+    weight = torch.zeros(spec.num_classes, FEATURES + GATE_HIDDEN)
+    bias = torch.zeros(spec.num_classes)
+    count = torch.zeros(spec.num_classes)
+    for t_spec, teacher in zip(spec.teachers, teachers):
+        head = teacher.head
+        for local, cid in enumerate(t_spec.local_order):
+            c = spec.class_index(cid)
+            weight[c, :FEATURES] += head.weight.detach()[local]
+            bias[c] += head.bias.detach()[local]
+            count[c] += 1
+    return weight / count[:, None], bias / count
+
+
+@torch.no_grad()
+def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN], gate_noise_std: float = 0.1,
+                   classifier_from_teachers: bool = True) -> MoEModel:
+    if len(teachers) != spec.num_experts:
+        raise MoEError(f"task {spec.name}: got {len(teachers)} teachers for {spec.num_experts} experts "
+                       "(one expert per teacher in the task spec)")
+    model = MoEModel(spec.num_classes, len(teachers), gate_noise_std)
+    target = model.state_dict()
+    states = [t.state_dict() for t in teachers]
+    for t_key, m_key in backbone_key_map(states[0]).items():
+        stacked = torch.stack([s[t_key].double() for s in states])
+        target[m_key] = stacked.mean(0).to(target[m_key].dtype)  # integer counters: mean rounded down
+    for i, s in enumerate(states):
+        for t_key, e_key in EXPERT_KEYS.items():
+            target[f"experts.{i}.{e_key}"] = s[t_key].clone()
+    if classifier_from_teachers:
+        target["classifier.weight"], target["classifier.bias"] = classifier_from_heads(spec, teachers)
+    model.load_state_dict(target)
+    return model
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, batches) -> int:
+    """Reset and re-estimate the running statistics of every BatchNorm in ``module``; returns images seen.
+    No batches: the statistics are left as they are (the teachers' mean, for the ablation)."""
+    batches = list(batches)
+    if not batches:
+        return 0
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+    was_training = module.training
+    module.train()
+    seen = 0
+    for x in batches:
+        module(x)
+        seen += len(x)
+    for m, (momentum, _) in zip(norms, saved):
+        m.momentum = momentum
+    module.train(was_training)
+    return seen
+
+
+def calibration_batches(data: TaskData, seed: int, num_batches: int, batch_size: int, device) -> list[torch.Tensor]:
+    """Seeded, normalised training batches for the BatchNorm re-estimation (a batch of one is dropped)."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data.train), generator=g)[: num_batches * batch_size]
+    return [normalize(data.train.images[idx].to(device), data.mean, data.std) for idx in order.split(batch_size)
+            if len(idx) > 1]
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    """How the teachers become one model (``merge.*`` and a few top-level parameters, ``moe.base.params``)."""
+    alignment: str = field(metadata={"param": "merge.alignment"})
+    alignment_images: int = field(metadata={"param": "merge.alignment_images"})
+    alignment_rounds: int = field(metadata={"param": "merge.alignment_rounds"})
+    router_init: str = field(metadata={"param": "merge.router_init"})
+    router_fit_steps: int = field(metadata={"param": "merge.router_fit_steps"})
+    classifier_fit_steps: int = field(metadata={"param": "merge.classifier_fit_steps"})
+    bn_recalibration_batches: int
+    batch_size: int
+    classifier_from_teachers: bool
+    gate_noise_std: float
+    seed: int
+
+
+@dataclass
+class MergeReport:
+    """What the merge did, for the stage's line and ``metrics/<task>_merge.json``."""
+    bn_images: int = 0
+    alignment_images: int = 0
+    correlation_before: dict = field(default_factory=dict)  # point -> mean matched correlation
+    correlation_after: dict = field(default_factory=dict)
+    router_loss: float | None = None
+    classifier_loss: float | None = None
+    seconds: dict = field(default_factory=dict)  # step -> seconds
+
+
+def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
+    """``count`` seeded training images (all of them when there are fewer) for the activation statistics."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return data.train.images[torch.randperm(len(data.train), generator=g)[:count]]
+
+
+def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], normalisations: list[tuple], data: TaskData,
+                        settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
+    """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged, the
+    backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
+    classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
+    ``normalisations``: each teacher's (mean, std), the inputs it saw in training."""
+    from . import alignment
+    from . import router
+
+    report, clock = MergeReport(), time.perf_counter()
+    device = pick_device()
+
+    def lap(step: str):
+        nonlocal clock
+        report.seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
+    if settings.alignment == "permute":
+        images = alignment_subset(data, settings.alignment_images, settings.seed)
+        found = alignment.align_teachers([t.to(device) for t in teachers], images, normalisations,
+                                         settings.alignment_rounds)
+        teachers = [alignment.permute_teacher(t, perms).cpu() for t, perms in zip(teachers, found.perms)]
+        report.alignment_images = len(images)
+        report.correlation_before, report.correlation_after = found.correlation_before, found.correlation_after
+        lap("alignment")
+    torch.manual_seed(settings.seed)  # the fresh router's initial weights; torch's default seed differs per process
+    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers).to(device)
+    report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
+        data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
+    lap("batchnorm")
+    fit_router = settings.router_init == "fitted" and settings.router_fit_steps > 0
+    if fit_router or settings.classifier_fit_steps > 0:
+        cache = router.cache_features(model, data.train, data.mean, data.std)
+        lap("feature_cache")
+        if fit_router:
+            report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed), 4)
+        if settings.classifier_fit_steps > 0:
+            report.classifier_loss = round(router.fit_classifier(model, cache, settings.classifier_fit_steps,
+                                                                 settings.seed), 4)
+        lap("fits")
+    return model.eval(), report

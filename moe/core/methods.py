@@ -1,0 +1,95 @@
+"""How each method makes and trains an MoE, in one place (``method`` in params.yaml).
+
+    moe      the teachers merged (``moe.merge``), then trained with the original's three losses
+    distill  the same start, plus learning from the frozen teachers' soft predictions
+    scratch  the same architecture and losses from random weights: what the teachers are worth
+
+The merge stage calls ``initial_model``; the train stage and every comparison variant call
+``train_moe``, so a variant named after a method is that method's pipeline run exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ..base.data import TaskData
+from ..base.params import METHODS, settings_from
+from ..base.tasks import TaskSpec
+from .checkpoints import load_teacher, read_metadata
+from .merge import MergeReport, MergeSettings, merge_and_calibrate
+from .models import MoEModel
+from .objectives import DistillObjective, MoEObjective
+from .runtime import seed_everything
+from .training import TrainConfig, TrainResult, fit
+
+assert set(METHODS) == {"moe", "distill", "scratch"}, "a method added to moe.params.METHODS needs its rule here"
+
+
+def teacher_normalisations(files, data: TaskData) -> list[tuple[list, list]]:
+    """Each teacher's (mean, std) from its file, else the task's training statistics."""
+    out = []
+    for f in files:
+        meta = read_metadata(f)
+        out.append((meta.get("mean", data.mean), meta.get("std", data.std)))
+    return out
+
+
+def random_moe(spec: TaskSpec, seed: int, gate_noise_std: float = 0.1) -> MoEModel:
+    """The MoE architecture with fresh, seeded weights (method scratch: no teacher involved)."""
+    torch.manual_seed(seed)
+    return MoEModel(spec.num_classes, spec.num_experts, gate_noise_std)
+
+
+def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: TaskData,
+                  settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
+    """The model ``method`` starts training from, with what its making did."""
+    if method == "scratch":
+        return random_moe(spec, settings.seed, settings.gate_noise_std), MergeReport()
+    teachers = [load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
+    return merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
+
+
+def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path], mean, std,
+                  device) -> MoEObjective:
+    """The objective ``method`` trains with, its settings from ``p``; distill loads the frozen teachers."""
+    if method != "distill":
+        return settings_from(MoEObjective, p)
+    from .teachers import load_task_teachers
+
+    teachers, index, renormalise = load_task_teachers(spec, teacher_files, mean, std)
+    return settings_from(DistillObjective, p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
+                                                     renormalise)
+
+
+def state_digest(model: MoEModel) -> str:
+    """A digest of the weights and gating temperature a run starts from: a resume must start from the same."""
+    h = hashlib.sha256(repr(model.temperature).encode())
+    for key, value in model.state_dict().items():
+        h.update(key.encode())
+        h.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def train_moe(method: str, p: dict, spec: TaskSpec, model: MoEModel, data: TaskData, teacher_files: list[Path],
+              precision: str, checkpoint: Path | None = None, on_epoch=None, progress=None,
+              say=lambda s: None) -> TrainResult:
+    """Train ``model`` (on its device) as ``method`` does, with the loop's and the objective's settings from
+    ``p``. A merged start is itself a candidate for selection (epoch 0). A resumable ``checkpoint`` is resumed only when it was written for the same method, settings,
+    data split and starting weights (``state_digest``); otherwise the run starts fresh."""
+    device = next(model.parameters()).device
+    objective = objective_for(method, p, spec, teacher_files, data.mean, data.std, device)
+    cfg = settings_from(TrainConfig, p, precision=precision)
+    start = {"task": spec.name, "method": method, "val_fraction": p["val_fraction"],
+             "max_train_per_class": p["max_train_per_class"], "gate_noise_std": p["gate_noise_std"],
+             "start": state_digest(model)}
+    seed_everything(p["seed"])  # right before training: the comparison's variant of a method is its run exactly
+    return fit(model, objective, data.train, data.val, cfg, data.mean, data.std, checkpoint=checkpoint,
+               settings=start, on_epoch=on_epoch, progress=progress, say=say,
+               start_is_candidate=method != "scratch")  # never end below the merge on validation
+
+
+# the parameters train_moe reads beyond the settings dataclasses'
+TRAIN_PARAMS = ("seed", "val_fraction", "max_train_per_class", "gate_noise_std")

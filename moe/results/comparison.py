@@ -1,0 +1,35 @@
+"""Does the merge pay? The comparison's records (``moe.core.variants``) side by side: accuracy of every
+method, trained or not, what each cost, and how soon each reached the reference's accuracy."""
+
+from __future__ import annotations
+
+
+def comparison_summary(runs: dict[str, dict], baselines: dict[str, float], images: int) -> dict:
+    """One record for metrics: accuracy of every method, trained or not, and the cost of the trained."""
+    accuracy_by_method = {name: run["test_accuracy"] for name, run in runs.items()}
+    routing = {name: run["routing_agreement"] for name, run in runs.items()}
+    if "moe" in runs:  # the merge before any training: the moe variant's starting point
+        accuracy_by_method["merged, untrained"] = runs["moe"]["test_accuracy_before_training"]
+        routing["merged, untrained"] = runs["moe"]["routing_agreement_before_training"]
+    accuracy_by_method.update(baselines)
+    return {"images": images,
+            "test_accuracy": accuracy_by_method,
+            "routing_agreement": routing,  # percent of test images whose top expert's teacher holds their class
+            "train_seconds": {name: run["train_seconds"] for name, run in runs.items()},
+            "images_seen": {name: run["images_seen"] for name, run in runs.items()},
+            "best_epoch": {name: run["best_epoch"] for name, run in runs.items()}}
+
+
+def time_to_accuracy(runs: dict[str, dict], reference: str = "moe") -> dict[str, float | None]:
+    """Seconds each variant took to first reach the reference's best validation accuracy (None: never)."""
+    if reference not in runs:
+        return {}
+    target = runs[reference]["best_val_accuracy"]
+    return {name: next((e["seconds"] for e in run["epochs"] if e["val_accuracy"] >= target), None)
+            for name, run in runs.items()}
+
+
+def curve_rows(runs: dict[str, dict]) -> list[dict]:
+    """Long-format rows (variant as "series", epoch, seconds, images seen, validation accuracy) for
+    DVC's plots (the project's series template colours by "series")."""
+    return [{"series": name, **e} for name, run in runs.items() for e in run["epochs"]]

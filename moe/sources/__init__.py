@@ -1,0 +1,1 @@
+"""Where a task's data comes from (the fetch stage)."""

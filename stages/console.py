@@ -1,0 +1,83 @@
+"""What a person watching sees: messages, progress bars, a line per epoch. Display only: nothing here
+changes an output, so the pipeline's stages do not depend on this file (tests/test_dvc_yaml.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+console = Console(stderr=True, highlight=False)  # progress, messages, tables about the work done
+stdout = Console(highlight=False)  # what a command answers (predict, summary): stdout, to pipe or save
+
+
+def quiet() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class RichProgress:
+    """A bar within each epoch (on a terminal) and one line after each epoch that stays on screen and
+    shows when piped: losses, accuracies, the epoch's seconds and the time left for the whole run."""
+
+    active: list["RichProgress"] = []  # bars to close on Ctrl-C
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+        self.task = None
+        self.epoch_seconds: list[float] = []
+
+    def start_epoch(self, epoch, num_epochs, num_batches):
+        self.epoch, self.num_epochs, self.num_batches = epoch, num_epochs, num_batches
+        self.n, self.loss, self.acc = 0, 0.0, 0.0
+        self.started = time.perf_counter()
+        if quiet():
+            return
+        self.bar = Progress(TextColumn(f"{self.label} epoch {epoch + 1}/{num_epochs}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[figures]}"), TextColumn("run left {task.fields[left]}"),
+                            console=console, transient=True)
+        self.bar.start()
+        RichProgress.active.append(self)
+        self.task = self.bar.add_task("", total=num_batches, figures="loss -  acc -", left="-")
+
+    def _run_left(self, done_in_epoch: float) -> float:
+        per_epoch = (sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds
+                     else (time.perf_counter() - self.started) / max(done_in_epoch, 1e-9))
+        in_epoch = per_epoch * (1 - done_in_epoch)
+        return in_epoch + per_epoch * (self.num_epochs - self.epoch - 1)
+
+    def advance(self, loss, accuracy):
+        self.n += 1
+        self.loss += (loss - self.loss) / self.n
+        self.acc += (accuracy - self.acc) / self.n
+        if self.bar:
+            self.bar.update(self.task, advance=1, figures=f"loss {self.loss:.3f}  acc {self.acc:.1%}",
+                            left=_clock(self._run_left(self.n / self.num_batches)))
+
+    def stop(self):
+        if self.bar:
+            self.bar.stop()
+            self.bar = None
+            RichProgress.active.remove(self)
+
+    def end_epoch(self, record: dict):
+        self.stop()
+        self.epoch_seconds.append(time.perf_counter() - self.started)
+        terms = [f"{k[:-5]} {v:.3f}" for k, v in record.items() if k.endswith("_loss") and k not in ("train_loss", "val_loss")]
+        line = (f"{self.label} epoch {record['epoch']}/{self.num_epochs}  loss {record['train_loss']:.3f}"
+                + (f" ({', '.join(terms)})" if terms else "")
+                + f"  train {record['train_accuracy']:.1f}%  val {record['val_accuracy']:.1f}%"
+                + f"  {self.epoch_seconds[-1]:.1f} s  left {_clock(self._run_left(1.0))}")
+        console.print(line, soft_wrap=True, markup=False)
+
+
+def say(msg: str) -> None:
+    console.print(msg)

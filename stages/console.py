@@ -80,4 +80,5 @@ class RichProgress:
 
 
 def say(msg: str) -> None:
-    console.print(msg)
+    """One message, one line: a log or a pipe gets it whole, not wrapped at 80 columns."""
+    console.print(msg, soft_wrap=True)

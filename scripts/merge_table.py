@@ -1,0 +1,79 @@
+"""The merge's measurements on a task: the merged model before training for every merge choice, then
+moe against scratch epoch by epoch (validation, test and routing after each). One JSON line per run.
+
+    moe fetch --task A                     # with source: archive in params.yaml (real Task A)
+    python scripts/merge_table.py --task A --teachers tests/fixtures/task_a_teachers merge > merge.jsonl
+    python scripts/merge_table.py --task A --teachers tests/fixtures/task_a_teachers --epochs 2 train > train.jsonl
+
+The calls are the pipeline's own (``initial_model`` is the merge stage's, ``train_moe`` the train
+stage's); only the per-epoch test figures are extra, and the test set chooses nothing.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from moe.base.data import load_task_split, prepare_task_data
+from moe.base.params import load_params, settings_from
+from moe.base.tasks import load_task
+from moe.core.inference import accuracy, predict
+from moe.core.merge import MergeSettings
+from moe.core.methods import initial_model, train_moe
+from moe.core.routing import routing_summary
+from moe.core.runtime import pick_device, resolve_precision
+
+MERGE_CHOICES = [("none", "fresh", 0), ("none", "fitted", 0), ("none", "fitted", 500), ("permute", "fresh", 0),
+                 ("permute", "fitted", 0), ("permute", "fresh", 500), ("permute", "fitted", 500)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["merge", "train"])
+    parser.add_argument("--task", default="A")
+    parser.add_argument("--teachers", type=Path, required=True, help="folder of teacher_<i>.pth")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--methods", default="moe,scratch")
+    parser.add_argument("--set", action="append", default=[], help="NAME=JSON, a parameter changed for every run")
+    args = parser.parse_args()
+    changes = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    p = load_params("params.yaml", {"batch_size": 32, "num_epochs": args.epochs, **changes})
+    spec = load_task(Path("tasks") / f"{args.task}.yaml")
+    root = Path("data") / args.task
+    data = prepare_task_data(spec, root, p["val_fraction"], p["seed"], p["max_train_per_class"])
+    test = load_task_split(spec, root, "test")
+    files = [args.teachers / f"teacher_{i + 1}.pth" for i in range(spec.num_experts)]
+    device = pick_device()
+
+    def figures(model):
+        logits, gates = predict(model, test.images, data.mean, data.std)
+        return {"test": round(100 * accuracy(logits, test.labels), 2),
+                "routing": routing_summary(spec, gates, test.labels)["routing_agreement"]}
+
+    def emit(record):
+        print(json.dumps({**record, "load": open("/proc/loadavg").read().split()[:3]}), flush=True)
+
+    if args.what == "merge":
+        for alignment, router, steps in MERGE_CHOICES:
+            q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps}
+            started = time.perf_counter()
+            model, report = initial_model("moe", spec, files, data, settings_from(MergeSettings, q))
+            emit({"alignment": alignment, "router": router, "classifier_fit_steps": steps, **figures(model),
+                  "seconds": round(time.perf_counter() - started, 1), "steps": report.seconds,
+                  "correlation_before": report.correlation_before, "correlation_after": report.correlation_after})
+        return
+    for method in args.methods.split(","):
+        started = time.perf_counter()
+        model, _ = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
+        model.to(device)
+        merged, epochs = figures(model), []
+        result = train_moe(method, p, spec, model, data, files, resolve_precision(p["precision"], device),
+                           on_epoch=lambda record, m: epochs.append(
+                               {"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **figures(m)}))
+        emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "start": merged, "per_epoch": epochs,
+              "best_epoch": result.best_epoch, "selected": figures(model),
+              "train_seconds": round(result.clock[-1]["seconds"], 1), "wall_seconds": round(time.perf_counter() - started, 1)})
+
+
+if __name__ == "__main__":
+    main()

@@ -27,7 +27,7 @@ case "${1:-}" in
     ;;
   test)
     setup
-    python -m pytest -q
+    python -m pytest -q --durations=12
     ;;
   *)
     echo "usage: bash run.sh demo|test" >&2

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..base.formats import atomic_path  # noqa: E402
+from ..base.params import METHODS  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:
@@ -157,7 +158,7 @@ def comparison_plot(accuracies: dict[str, float], runs: dict[str, dict], title: 
     for i, (name, run) in enumerate(runs.items()):
         seconds = [e["seconds"] for e in run["epochs"]]
         acc = [e["val_accuracy"] for e in run["epochs"]]
-        style = "-" if name in ("moe", "distill", "scratch") else "--"  # methods solid, ablations dashed
+        style = "-" if name in METHODS else "--"  # methods solid, ablations dashed
         curves.plot(seconds, acc, style, marker="o", markersize=3, color=palette(i % 10), label=name)
     curves.set_xlabel("training seconds (elapsed, validation included)")
     curves.set_ylabel("validation accuracy (%)")

@@ -103,7 +103,7 @@ def activation_correlations(teachers: list[TeacherCNN], images: torch.Tensor, no
     position; teacher t's channels are rows t*c .. t*c + c - 1. ``normalisations``: each teacher's
     (mean, std), the inputs it was trained on."""
     if len(images) < 2:
-        raise MoEError(f"alignment_images: at least 2 training images are needed to correlate channels, got {len(images)}")
+        raise MoEError(f"merge.alignment_images: at least 2 training images are needed to correlate channels, got {len(images)}")
     device = next(teachers[0].parameters()).device
     layout = memory_format_for(images.shape[-1], device, training=False)
     teachers = [fold_batchnorm(t.eval())[0].to(memory_format=layout) for t in teachers]  # copies, for speed

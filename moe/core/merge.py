@@ -21,6 +21,7 @@ import torch.nn as nn
 from ..base.data import TaskData, normalize
 from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
+from . import alignment, router
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
 from .runtime import pick_device
 
@@ -149,9 +150,6 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], normalisatio
     backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
     classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
     ``normalisations``: each teacher's (mean, std), the inputs it saw in training."""
-    from . import alignment
-    from . import router
-
     report, clock = MergeReport(), time.perf_counter()
     device = pick_device()
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -91,3 +92,33 @@ def test_too_small_a_batch_for_the_processes_is_one_line_before_any_process_star
     result = CliRunner().invoke(app, ["pretrain", "--task", str(ROOT / "tasks" / "A.yaml"), "--processes", "2",
                                       "--teacher-batch-size", "3"])
     assert result.exit_code == 1 and "teacher.batch_size 3 gives some of the 2 processes" in result.output
+
+
+def test_predict_table_fits_80_columns_with_eight_experts_and_long_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    names = [f"a_rather_long_class_name_number_{i}" for i in range(16)]
+    teachers = "\n".join(f"  - {{name: expert_with_a_long_name_{t}, classes: [{2 * t}, {2 * t + 1}]}}"
+                         for t in range(8))
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nimage_size: 32\ndata_format: numpy\nclasses:\n"
+        + "".join(f"  - {{id: {i}, name: {n}}}\n" for i, n in enumerate(names)) + f"teachers:\n{teachers}\n")
+    spec = load_task(tmp_path / "mine.yaml")
+    torch.manual_seed(0)
+    save_model(tmp_path / "moe.pth", MoEModel(16, 8), [0.5] * 3, [0.25] * 3, spec.class_ids, spec.class_names)
+    files = [f"photo_taken_on_a_long_walk_{i}.png" for i in range(3)]
+    for i, f in enumerate(files):
+        Image.new("RGB", (40, 30), (60 * i, 200, 30)).save(tmp_path / f)
+    result = CliRunner().invoke(app, ["predict", *files, "--task", "mine.yaml", "--params", str(ROOT / "params.yaml"),
+                                      "--checkpoint", "moe.pth"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, result.stdout
+    rows = [line for line in lines if line.startswith("photo_")]
+    assert len(rows) == 3  # one line per image
+    gates = json.loads(CliRunner().invoke(app, ["predict", *files, "--task", "mine.yaml", "--params",
+                                                str(ROOT / "params.yaml"), "--checkpoint", "moe.pth", "--json"]).stdout)
+    for row, record in zip(rows, gates):
+        shown = [float(g) for g in row.split()[-8:]]  # every expert's gate, two decimals, in expert order
+        assert shown == pytest.approx(list(record["gates"].values()), abs=0.006)
+        assert record["top"][0]["class"].startswith(row.split()[1].rstrip("…"))
+    assert "8=expert_with_a_long_name_7" in result.stdout

@@ -43,7 +43,11 @@ def comparison_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTIO
         table.add_column(column, justify="left" if column == "method" else "right")
     for method, acc in summary["test_accuracy"].items():
         run = runs.get(method)
-        table.add_row(method, f"{acc:.2f}", *((f"{run['train_seconds']:.0f}", f"{run['images_seen']:,}", str(run["best_epoch"]))
-                                              if run else ("-", "-", "-")))
+        seconds = f"{run['train_seconds']:.0f}{'*' if run.get('contended') else ''}" if run else "-"
+        table.add_row(method, f"{acc:.2f}", seconds, *((f"{run['images_seen']:,}", str(run["best_epoch"]))
+                                                       if run else ("-", "-")))
     console.print(table)
+    if summary["contended"]:
+        say("* timed while other work shared the CPU (load above the core count): those seconds are not the "
+            "variant's alone")
     say(f"written {paths.comparison_metrics}, {paths.comparison_plot}")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from moe.base.formats import save_json
 from moe.sources.fetching import fetch
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
@@ -20,6 +21,8 @@ def fetch_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     paths = Paths(spec.name)
     summary = fetch(spec, p["source"], paths.data, archive=p["archive"], downloads=Path("downloads"),
                     demo_train=p["demo.train_per_class"], demo_test=p["demo.test_per_class"], seed=p["seed"], say=say)
+    save_json({"source": summary["source"], "classes": spec.num_classes, "test_images": summary["test_images"]},
+              paths.data_record)  # in git: a clone without the data still knows where its results came from
     say(f"task {spec.name}: {summary['source']} data ready in {paths.data}")
     shared = summary["shared_classes"]
     if shared:  # every distinct image of a shared class is used once, whichever teacher's file holds it

@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from moe.base.data import data_origin
 from moe.core.checkpoints import load_moe
 from moe.core.inference import classify_files
 from moe.core.runtime import pick_device
 from moe.results.evaluation import input_normalisation
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, reads, stage, stdout, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, data_source, reads, stage, stdout, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -71,7 +70,7 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     model_path = checkpoint or paths.model
     model = load_moe(model_path, spec).to(pick_device())
     mean, std = input_normalisation(spec, model_path, paths.data)
-    demo = checkpoint is None and data_origin(paths.data) == "demo"
+    demo = checkpoint is None and data_source(spec.name) == "demo"
     if demo:
         console.print("[yellow]warning:[/] this model was trained on demo data (generated shapes with the task's class "
                       "names): on real photos its answers mean nothing")

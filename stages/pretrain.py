@@ -36,8 +36,8 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
             save_model(folder / paths.teacher(i).name, teacher.model, teacher.mean, teacher.std, t.local_order,
                        [spec.name_of(c) for c in t.local_order])
-        save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, folder / paths.teacher_origins.name)
 
     build_folder(paths.teachers, write_all)
+    save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, paths.teacher_origins)
     save_json({t.name: round(teacher.accuracy, 2) for t, teacher in zip(spec.teachers, teachers)},
               paths.teacher_metrics)  # percent, on each teacher's own classes

@@ -5,6 +5,8 @@ import torch
 
 from moe.base.tasks import load_task
 
+from .pipeline_repo import TINY_DEMO, copy_repo, make_repo, run
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cas771-standin.zip"
 
@@ -23,3 +25,21 @@ def task_a():
 @pytest.fixture(scope="session")
 def task_b():
     return load_task(ROOT / "tasks" / "B.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_built(tmp_path_factory):
+    """The tiny demo (A and B) after one `dvc repro`, committed: built once, never changed."""
+    repo, env = make_repo(tmp_path_factory.mktemp("tiny_demo"), TINY_DEMO)
+    first = run(["dvc", "repro"], repo, env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "dvc repro"]):
+        assert run(cmd, repo, env).returncode == 0
+    return repo, env, first.stdout
+
+
+@pytest.fixture()
+def tiny_demo(tiny_demo_built, tmp_path):
+    """(repo, env, stdout of its first dvc repro): a copy of the built tiny demo for this test alone."""
+    repo, env, first = tiny_demo_built
+    return (*copy_repo(repo, env, tmp_path / "repo"), first)

@@ -1,4 +1,8 @@
-"""A throwaway copy of the project as its own git + DVC repository, for running `dvc repro` in tests."""
+"""A throwaway copy of the project as its own git + DVC repository, for running `dvc repro` in tests.
+
+``TINY_DEMO`` is the configuration that the dvc-repro tests share: `tiny_demo` (tests/conftest.py)
+runs `dvc repro` on it once per session and hands each test a copy, so that each pays only for what
+it adds on top (an own task, a sweep, the comparison, a forced rerun)."""
 
 import os
 import shutil
@@ -12,6 +16,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TRACKED = ["moe", "stages", "comparison", "tasks", "metrics", "plots", "reports", "checked", "dvc.yaml", "params.yaml", "pyproject.toml",
            ".gitignore"]
+
+
+# Task A and B on generated shapes, a few images per class; the merge's fits shortened to match
+TINY_DEMO = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 3, "num_epochs": 3,
+             "expert_analysis_interval": 2, "bn_recalibration_batches": 2, "batch_size": 8,
+             "merge.router_fit_steps": 100, "merge.classifier_fit_steps": 100,
+             # the three methods and one merge ablation, from the shipped list (tests/test_comparison.py)
+             "comparison.variants": {"moe": {}, "distill": {"method": "distill"}, "scratch": {"method": "scratch"},
+                                     "plain_merge": {"merge.alignment": "none", "merge.router_init": "fresh",
+                                                     "merge.classifier_fit_steps": 0}}}
 
 
 def run(cmd, cwd, env, timeout=1800):
@@ -41,3 +55,9 @@ def make_repo(tmp_path: Path, params: dict) -> tuple[Path, dict]:
         result = run(cmd, repo, env)
         assert result.returncode == 0, result.stderr
     return repo, env
+
+
+def copy_repo(repo: Path, env: dict, target: Path) -> tuple[Path, dict]:
+    """A copy of a test repository (its git history, DVC cache and outputs) that a test may change."""
+    shutil.copytree(repo, target, symlinks=True)
+    return target, {**env, "PYTHONPATH": str(target)}

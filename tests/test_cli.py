@@ -69,8 +69,8 @@ def test_predict_rows_on_stdout_and_a_bad_file_does_not_stop_the_others(tmp_path
 def test_predict_warns_when_the_model_learnt_from_demo_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = load_task(ROOT / "tasks" / "A.yaml")
-    (tmp_path / "data" / "A").mkdir(parents=True)
-    (tmp_path / "data" / "A" / "origin.json").write_text('{"source": "demo"}')
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "A_data.json").write_text('{"source": "demo", "classes": 15, "test_images": 300}')
     save_model(tmp_path / "models" / "A" / "merged_moe.pth", MoEModel(15, 3), [0.5] * 3, [0.25] * 3, spec.class_ids,
                spec.class_names)
     Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "photo.png")

@@ -7,11 +7,12 @@ import pytest
 
 from moe.base.errors import MoEError
 from moe.base.params import load_params
+from moe.core.runtime import contended
 from moe.core.variants import variant_params
 from moe.results.comparison import comparison_summary, curve_rows, time_to_accuracy
 
 from .conftest import ROOT
-from .pipeline_repo import make_repo, run
+from .pipeline_repo import run
 
 
 def _run(test_accuracy, seconds_and_val, before=None, best_epoch=1, routing=(80.0, 90.0)):
@@ -35,7 +36,16 @@ def test_summary_lists_trained_then_untrained_with_costs():
     assert summary["train_seconds"] == {"moe": 30, "scratch": 27, "distill": 30}
     assert summary["images_seen"] == {"moe": 300, "scratch": 300, "distill": 200}
     assert summary["images"] == 1500
+    assert summary["contended"] == []
+    shared = {**RUNS, "scratch": {**RUNS["scratch"], "contended": True}}
+    assert comparison_summary(shared, {}, 1500)["contended"] == ["scratch"]
     assert summary["routing_agreement"] == {"moe": 91.5, "scratch": 40.0, "distill": 90.0, "merged, untrained": 82.0}
+
+
+def test_a_timing_is_contended_when_more_threads_ran_than_cores():
+    assert not contended([1.9, 2.4, None], cores=2)  # our own two threads
+    assert contended([1.9, 3.1], cores=2)  # a third runnable thread: someone else's
+    assert not contended([None], cores=2) and not contended([], cores=2)
 
 
 def test_time_to_reach_the_moe_best_validation_accuracy():
@@ -70,35 +80,32 @@ def test_variants_are_checked_like_parameters(tmp_path):
         assert str(e.value).startswith(message), str(e.value)
 
 
-TINY_A = {"tasks": {"A": "tasks/A.yaml"}, "demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1,
-          "num_epochs": 2, "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8}
-# the three methods and one ablation of each kind (a loss term, a merge step, BatchNorm), from the shipped list
-SOME_VARIANTS = ("moe", "distill", "scratch", "no_diversity", "no_bn_reestimation", "plain_merge")
-
-
-def test_dvc_repro_comparison_trains_every_variant(tmp_path):
+def test_dvc_repro_comparison_trains_every_variant(tiny_demo):
     shipped = load_params(ROOT / "params.yaml")["comparison.variants"]
     assert {"moe", "distill", "scratch", "no_diversity", "no_balance", "constant_temperature", "no_bn_reestimation",
             "random_classifier", "plain_merge", "no_alignment", "fresh_router", "no_classifier_fit"} <= set(shipped)
-    repo, env = make_repo(tmp_path, {**TINY_A, "comparison.variants": {k: shipped[k] for k in SOME_VARIANTS}})
+    repo, env, _ = tiny_demo  # A and B after dvc repro; the variants: the three methods and plain_merge
+    variants = list(load_params(repo / "params.yaml")["comparison.variants"])
+    assert variants == ["moe", "distill", "scratch", "plain_merge"]
+    assert all(load_params(repo / "params.yaml")["comparison.variants"][v] == shipped[v] for v in variants)
     result = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    variants = list(load_params(repo / "params.yaml")["comparison.variants"])
-    assert variants == list(SOME_VARIANTS)
+    ran = [line for line in result.stdout.splitlines() if line.startswith("Running stage")]
+    assert not any("pretrain" in line for line in ran), ran  # the variants share the pipeline's teachers
     summary = json.loads((repo / "metrics" / "compare_A.json").read_text())
     assert list(summary["test_accuracy"]) == variants + ["merged, untrained", "teacher ensemble",
                                                          "oracle (not deployable)"]
     train_images = 15 * (6 - 1)  # 6 demo images per class, one per class held out for validation
     for name in variants:
         record = json.loads((repo / "runs" / "A" / f"{name}.json").read_text())
-        assert [e["images_seen"] for e in record["epochs"]] == [train_images, 2 * train_images]
-        assert 0 < record["epochs"][0]["seconds"] < record["epochs"][1]["seconds"] == summary["train_seconds"][name]
-    assert json.loads((repo / "runs" / "A" / "no_bn_reestimation.json").read_text())["bn_images"] == 0
+        assert [e["images_seen"] for e in record["epochs"]] == [train_images, 2 * train_images, 3 * train_images]
+        assert all(e["load"] >= 0 for e in record["epochs"]) and isinstance(record["contended"], bool)
+        assert 0 < record["epochs"][0]["seconds"] < record["epochs"][-1]["seconds"] == summary["train_seconds"][name]
     assert (repo / "plots" / "A" / "comparison.png").stat().st_size > 10_000
-    assert (repo / "plots" / "A" / "comparison.csv").read_text().startswith("series,epoch,seconds,images_seen,val_accuracy")
+    assert (repo / "plots" / "A" / "comparison.csv").read_text().startswith(
+        "series,epoch,seconds,images_seen,val_accuracy,load")
 
     # the moe variant is the main pipeline's merge + train exactly; its start is the merged model
-    assert run(["dvc", "repro", "compare@A"], repo, env).returncode == 0
     trained = json.loads((repo / "metrics" / "A.json").read_text())["accuracy"]
     assert summary["test_accuracy"]["moe"] == trained
     baselines = json.loads((repo / "metrics" / "A_baselines.json").read_text())["test_accuracy"]
@@ -108,9 +115,9 @@ def test_dvc_repro_comparison_trains_every_variant(tmp_path):
     # nothing to do the second time; a change to one variant reruns that variant and the table only
     assert "Running stage" not in run(["dvc", "repro", "comparison/dvc.yaml"], repo, env).stdout
     params = (repo / "params.yaml").read_text()
-    (repo / "params.yaml").write_text(params.replace("diversity_weight: 0.0", "diversity_weight: 0.01"))
+    (repo / "params.yaml").write_text(params.replace("merge.router_init: fresh", "merge.router_init: fitted"))
     rerun = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     ran = [line for line in rerun.stdout.splitlines() if line.startswith("Running stage")]
-    assert ran == ["Running stage 'check':", "Running stage 'comparison/dvc.yaml:variant@no_diversity':",
+    assert ran == ["Running stage 'check':", "Running stage 'comparison/dvc.yaml:variant@plain_merge':",
                    "Running stage 'comparison/dvc.yaml:comparison':"], ran

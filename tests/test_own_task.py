@@ -11,13 +11,11 @@ from moe.core.checkpoints import save_model
 from moe.core.models import TeacherCNN
 from moe.sources.demo import class_attributes, render_class
 
-from .pipeline_repo import make_repo, run
+from .pipeline_repo import run
 
 CLASSES = ["apple", "banana", "cherry", "date", "elder", "fig"]
 TEACHERS = {"orchard": ["apple", "banana", "cherry"], "market": ["cherry", "date"],
             "garden": ["date", "elder", "fig"], "given": ["apple", "fig"]}
-TINY = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 3, "num_epochs": 4,
-        "expert_analysis_interval": 10, "bn_recalibration_batches": 2, "batch_size": 8}
 
 
 def write_image_folder(root, per_class={"train": 24, "test": 8}):
@@ -34,10 +32,8 @@ def write_image_folder(root, per_class={"train": 24, "test": 8}):
                 Image.fromarray(image.permute(1, 2, 0).numpy()).resize((size, size)).save(root / part / name / f"{k:03d}.png")
 
 
-def test_own_image_folder_task_through_dvc(tmp_path):
-    repo, env = make_repo(tmp_path, TINY)
-    first = run(["dvc", "repro"], repo, env)  # A and B, before the new task exists
-    assert first.returncode == 0, first.stderr[-2000:]
+def test_own_image_folder_task_through_dvc(tiny_demo):
+    repo, env, _ = tiny_demo  # A and B after dvc repro, before the new task exists
 
     inputs = repo / "inputs" / "fruit"
     write_image_folder(inputs / "images")
@@ -61,7 +57,7 @@ def test_own_image_folder_task_through_dvc(tmp_path):
     assert list(json.loads((repo / "plots" / "fruit" / "per_class.json").read_text())) == CLASSES
     tables = json.loads((repo / "plots" / "fruit" / "expert_tables.json").read_text())
     assert list(tables["utilisation"]) == list(TEACHERS)
-    origins = json.loads((repo / "models" / "fruit" / "teachers" / "origins.json").read_text())
+    origins = json.loads((repo / "plots" / "fruit" / "teacher_origins.json").read_text())
     assert origins["given"] == "inputs/fruit/given.pth" and origins["orchard"] == "trained"
     assert "# Task fruit" in (repo / "reports" / "fruit.md").read_text()
     assert "up to date" in run(["dvc", "status", "dvc.yaml"], repo, env).stdout.lower()

@@ -3,26 +3,17 @@ and a forced rerun writes byte-identical outputs (same params and seed, same res
 
 import json
 
-import pytest
-
 from .pipeline_repo import make_repo, run
 
-TINY = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1, "num_epochs": 2,
-        "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8}
 
-
-@pytest.fixture()
-def tiny_repo(tmp_path):
-    return make_repo(tmp_path, TINY)
-
-
-def test_dvc_repro_no_op_and_deterministic(tiny_repo):
-    repo, env = tiny_repo
-    first = run(["dvc", "repro"], repo, env)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+def test_dvc_repro_no_op_and_deterministic(tiny_demo):
+    repo, env, first = tiny_demo  # after one dvc repro of A and B (tests/conftest.py)
+    assert "Running stage 'report@B'" in first
     for task, classes in (("A", 15), ("B", 12)):
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
         assert 0 <= metrics["accuracy"] <= 100 and set(metrics) == {"accuracy", "images"}
+        assert json.loads((repo / "metrics" / f"{task}_data.json").read_text()) == {
+            "source": "demo", "classes": classes, "test_images": 3 * classes}
         assert len(json.loads((repo / "plots" / task / "per_class.json").read_text())) == classes
         assert (repo / "plots" / task / "expert_contribution.png").stat().st_size > 1000
         assert (repo / "plots" / task / "confusion.png").stat().st_size > 1000
@@ -30,7 +21,7 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
         assert list(compared) == ["moe", "merged, untrained", "teacher ensemble", "oracle (not deployable)"]
         assert compared["moe"] == metrics["accuracy"]
         accuracy = (repo / "plots" / task / "accuracy.csv").read_text().splitlines()
-        assert accuracy[0] == "epoch,series,value" and len(accuracy) == 1 + 2 * 2  # 2 epochs, train and validation
+        assert accuracy[0] == "epoch,series,value" and len(accuracy) == 1 + 3 * 2  # 3 epochs, train and validation
         assert accuracy[1].startswith("1,train,") and accuracy[2].startswith("1,validation,")
         assert "(demo data)" in (repo / "reports" / f"{task}.md").read_text().splitlines()[0]
     assert not (repo / "checkpoints" / "A" / "train_state.pth").exists()  # removed once training completes
@@ -44,13 +35,15 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
     assert "Running stage" not in second.stdout, second.stdout
     assert "up to date" in run(["dvc", "status", "dvc.yaml"], repo, env).stdout.lower()
 
+    # Task A's chain forced (B's is the same code at another size): every output's hash, data files,
+    # checkpoints and plots included, is the same as the first time
     before = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
     lock_before = (repo / "dvc.lock").read_text()
-    forced = run(["dvc", "repro", "-f"], repo, env)
+    forced = run(["dvc", "repro", "-f", "report@A", "compare@A"], repo, env)
     assert forced.returncode == 0, forced.stderr[-2000:]
+    assert "Running stage 'train@A'" in forced.stdout and "Running stage 'compare@A'" in forced.stdout
     after = {p.name: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
     assert after == before
-    # every output's hash, data files, checkpoints and plots included, is the same as the first time
     assert (repo / "dvc.lock").read_text() == lock_before
 
     # a bad value stops dvc repro in the check stage, before DVC removes any output to rerun a stage
@@ -67,8 +60,8 @@ def test_dvc_repro_no_op_and_deterministic(tiny_repo):
         (repo / "params.yaml").write_text(params)
 
 
-def test_bad_parameter_fails_before_work_with_one_line(tiny_repo):
-    repo, env = tiny_repo
+def test_bad_parameter_fails_before_work_with_one_line(tmp_path):
+    repo, env = make_repo(tmp_path, {})
     params = (repo / "params.yaml").read_text().replace("balance_weight: 0.5", "balance_weight: -2")
     (repo / "params.yaml").write_text(params)
     result = run(["moe", "fetch", "--task", "A"], repo, env)

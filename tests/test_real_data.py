@@ -66,7 +66,7 @@ def test_task_a_aligned_merge_of_given_teachers(tmp_path):
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    origins = json.loads((repo / "models" / "A" / "teachers" / "origins.json").read_text())
+    origins = json.loads((repo / "plots" / "A" / "teacher_origins.json").read_text())
     assert sorted(origins.values()) == [f"teachers/teacher_{i}.pth" for i in (1, 2, 3)]  # given, not trained
     compare = json.loads((repo / "metrics" / "compare_A.json").read_text())
     accuracy, routing = compare["test_accuracy"], compare["routing_agreement"]

@@ -1,14 +1,12 @@
-"""The README's queued sweep on a tiny demo: `dvc exp run --queue -S 'diversity_weight=0.0,0.1'`, `dvc queue
-start -j 2`, then `dvc exp show` lists both with their metrics, and the run at params.yaml's own value gives
-what `dvc repro` gives in the workspace."""
+"""The README's queued sweep on the tiny demo: `dvc exp run --queue -S 'diversity_weight=0.0,0.2'`, `dvc
+queue start -j 2`, then `dvc exp show` lists both with their metrics, and `dvc repro` with params.yaml set
+to one of the values gives what its experiment gave. The demo's teachers and merge come from the
+committed run: an experiment reruns only what its parameter changes."""
 
 import json
 import time
 
-from .pipeline_repo import make_repo, run
-
-TINY_A = {"tasks": {"A": "tasks/A.yaml"}, "demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 1,
-          "num_epochs": 2, "expert_analysis_interval": 1, "bn_recalibration_batches": 1, "batch_size": 8}
+from .pipeline_repo import run
 
 
 def experiments(shown) -> list[tuple[float, dict]]:
@@ -31,9 +29,9 @@ def experiments(shown) -> list[tuple[float, dict]]:
     return found
 
 
-def test_queued_sweep_runs_both_values(tmp_path):
-    repo, env = make_repo(tmp_path, TINY_A)
-    queued = run(["dvc", "exp", "run", "--queue", "-S", "diversity_weight=0.0,0.1"], repo, env)
+def test_queued_sweep_runs_both_values(tiny_demo):
+    repo, env, _ = tiny_demo  # A and B after dvc repro, committed, with diversity_weight 0.1
+    queued = run(["dvc", "exp", "run", "--queue", "-S", "diversity_weight=0.0,0.2", "report@A"], repo, env)
     assert queued.returncode == 0 and queued.stdout.count("Queued experiment") == 2, queued.stdout + queued.stderr
     started = run(["dvc", "queue", "start", "-j", "2"], repo, env)
     assert started.returncode == 0, started.stderr
@@ -48,9 +46,13 @@ def test_queued_sweep_runs_both_values(tmp_path):
     shown = run(["dvc", "exp", "show", "--json"], repo, env)
     assert shown.returncode == 0, shown.stderr
     results = dict(experiments(json.loads(shown.stdout)))
-    assert set(results) == {0.0, 0.1}
+    assert set(results) == {0.0, 0.2}
     assert all(m is not None and m["images"] == 45 and 0 <= m["accuracy"] <= 100 for m in results.values())
 
-    workspace = run(["dvc", "repro"], repo, env)  # params.yaml says diversity_weight 0.1
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("\ndiversity_weight: 0.1", "\ndiversity_weight: 0.2"))
+    workspace = run(["dvc", "repro", "report@A"], repo, env)
     assert workspace.returncode == 0, workspace.stderr[-2000:]
-    assert json.loads((repo / "metrics" / "A.json").read_text()) == results[0.1]
+    ran = [line for line in workspace.stdout.splitlines() if line.startswith("Running stage")]
+    assert "Running stage 'pretrain@A':" not in ran and "Running stage 'merge@A':" not in ran, ran
+    assert json.loads((repo / "metrics" / "A.json").read_text()) == results[0.2]

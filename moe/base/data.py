@@ -8,7 +8,6 @@ numbered by its sorted class ids (the order of its head).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,18 +16,6 @@ import torch
 from .errors import MoEError
 from .formats import read_split
 from .tasks import TaskSpec
-
-
-ORIGIN_FILE = "origin.json"  # written by fetch beside a task's files: which source made them
-
-
-def data_origin(root: str | Path) -> str:
-    """'demo', 'archive', 'cas771', 'cifar100', or 'unknown' for a folder fetch did not write."""
-    path = Path(root) / ORIGIN_FILE
-    try:
-        return str(json.loads(path.read_text())["source"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unknown"
 
 
 @dataclass

@@ -60,6 +60,21 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+def machine_load() -> float | None:
+    """The 1-minute load average: above the core count, something else shared the CPU (None where the
+    system keeps none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def contended(loads: list[float | None], cores: int | None = None) -> bool:
+    """Whether timings taken at these loads were slowed by other work: more runnable threads than cores."""
+    cores = cores or os.cpu_count() or 1
+    return any(load is not None and load > cores + 0.5 for load in loads)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

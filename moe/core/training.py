@@ -26,7 +26,7 @@ from ..base.params import default_of
 from . import distributed
 from .batches import batch_order, crop_and_flip, crop_flip_draws
 from .inference import accuracy, predict
-from .runtime import autocast, memory_format_for, rng_state, set_rng_state
+from .runtime import autocast, machine_load, memory_format_for, rng_state, set_rng_state
 from .schedules import lr_factor
 
 
@@ -214,7 +214,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         history.append(_interned(record))
         before = clock[-1] if clock else {"seconds": 0.0, "images_seen": 0}
         clock.append({"seconds": before["seconds"] + time.perf_counter() - started,
-                      "images_seen": before["images_seen"] + int(sums["seen"])})
+                      "images_seen": before["images_seen"] + int(sums["seen"]), "load": machine_load()})
         if progress:
             progress.end_epoch(record)
         if checkpoint and lead:

@@ -3,12 +3,14 @@
 A variant is a name and the few parameters it changes (``comparison.variants`` in params.yaml);
 everything else is shared, so a difference between two rows is that change alone. Each variant
 records its test accuracy (the test set used once, after training), its training seconds and
-images seen, and per epoch its validation accuracy with the elapsed time, so time-to-accuracy can
-be read off, and its model's test accuracy before the first step (the merge alone).
+images seen, and per epoch its validation accuracy with the elapsed time and the machine's load, so
+time-to-accuracy can be read off and a time taken while other work shared the CPU says so
+(``contended``); and its model's test accuracy before the first step (the merge alone).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from .inference import accuracy, predict
 from .merge import MergeSettings
 from .methods import initial_model, train_moe
 from .routing import routing_summary
+from .runtime import contended
 
 
 def variant_params(p: dict, changes: dict) -> dict:
@@ -47,10 +50,12 @@ def train_variant(spec: TaskSpec, data: TaskData, test: Split, teacher_files: li
     result = train_moe(p["method"], p, spec, model, data, teacher_files, precision, checkpoint=checkpoint,
                        progress=progress, say=say)
     epochs = [{"epoch": r["epoch"], "seconds": round(c["seconds"], 2), "images_seen": c["images_seen"],
-               "val_accuracy": round(r["val_accuracy"], 2)} for r, c in zip(result.history, result.clock)]
+               "val_accuracy": round(r["val_accuracy"], 2), "load": c.get("load")}
+              for r, c in zip(result.history, result.clock)]
     test_accuracy, routing = test_figures(spec, model, test, data.mean, data.std, precision)
     return {"test_accuracy": test_accuracy, "routing_agreement": routing,
             "test_accuracy_before_training": start_accuracy, "routing_agreement_before_training": start_routing,
             "best_epoch": result.best_epoch, "best_val_accuracy": round(result.best_val_accuracy, 2),
             "train_seconds": epochs[-1]["seconds"], "images_seen": epochs[-1]["images_seen"],
-            "setup_seconds": round(setup_seconds, 2), "bn_images": merge_report.bn_images, "epochs": epochs}
+            "setup_seconds": round(setup_seconds, 2), "bn_images": merge_report.bn_images,
+            "cores": os.cpu_count(), "contended": contended([e["load"] for e in epochs]), "epochs": epochs}

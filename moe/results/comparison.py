@@ -16,6 +16,8 @@ def comparison_summary(runs: dict[str, dict], baselines: dict[str, float], image
             "test_accuracy": accuracy_by_method,
             "routing_agreement": routing,  # percent of test images whose top expert's teacher holds their class
             "train_seconds": {name: run["train_seconds"] for name, run in runs.items()},
+            # variants timed while other work shared the CPU: their seconds are not theirs alone
+            "contended": [name for name, run in runs.items() if run.get("contended")],
             "images_seen": {name: run["images_seen"] for name, run in runs.items()},
             "best_epoch": {name: run["best_epoch"] for name, run in runs.items()}}
 

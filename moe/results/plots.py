@@ -150,19 +150,20 @@ def method_bars(accuracies: dict[str, float], title: str, path, trained: set[str
 
 def comparison_plot(accuracies: dict[str, float], runs: dict[str, dict], title: str, path):
     """Left: test accuracy per method (trained in blue). Right: validation accuracy against training
-    seconds per trained variant, so it shows who gets there first, not only who ends higher."""
+    images seen per trained variant, so it shows who learns sooner, not only who ends higher. Images,
+    not seconds: the same for every variant whatever else ran on the machine (seconds are in the table)."""
     fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, max(4.2, 0.42 * len(accuracies) + 1.6)),
                                        gridspec_kw={"width_ratios": [1, 1.15]})
     method_bars(accuracies, "test accuracy, after training", None, trained=set(runs), ax=bars)
     palette = plt.get_cmap("tab10")
     for i, (name, run) in enumerate(runs.items()):
-        seconds = [e["seconds"] for e in run["epochs"]]
+        seen = [e["images_seen"] / 1000 for e in run["epochs"]]
         acc = [e["val_accuracy"] for e in run["epochs"]]
         style = "-" if name in METHODS else "--"  # methods solid, ablations dashed
-        curves.plot(seconds, acc, style, marker="o", markersize=3, color=palette(i % 10), label=name)
-    curves.set_xlabel("training seconds (elapsed, validation included)")
+        curves.plot(seen, acc, style, marker="o", markersize=3, color=palette(i % 10), label=name)
+    curves.set_xlabel("training images seen (thousands)")
     curves.set_ylabel("validation accuracy (%)")
-    curves.set_title("time to accuracy")
+    curves.set_title("learning speed: validation accuracy per image seen")
     curves.grid(alpha=0.3)
     curves.legend(fontsize=8, loc="lower right")
     fig.suptitle(title)

@@ -18,9 +18,9 @@ import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..base.data import ORIGIN_FILE, load_task_split, shared_class_images
+from ..base.data import load_task_split, shared_class_images
 from ..base.errors import MoEError
-from ..base.formats import build_folder, file_digest, save_json
+from ..base.formats import build_folder, file_digest
 from ..base.params import SOURCES
 from ..base.tasks import TaskSpec
 from .cifar import build_task_from_cifar100, download_cifar100
@@ -194,8 +194,8 @@ def download_drive_file(file_id: str, target: Path, record: Path, attempts: int 
 def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | None = None,
           downloads: str | Path = "downloads", demo_train: int = 100, demo_test: int = 20, seed: int = 0,
           downloader=None, say=lambda s: None) -> dict:
-    """Produce the task's archive-layout folder at ``out_dir``, with a note of where it came from
-    (``moe.data.data_origin`` reads it: demo results say they are demo results); return a summary.
+    """Produce the task's archive-layout folder at ``out_dir``; return a summary (its ``source``: which
+    made the files, e.g. demo, that results must name).
 
     ``source`` is the task spec's own when it names one, else the caller's (params.yaml's). Every
     file is read back before the fetch counts as done, so a wrong image size fails here, by name;
@@ -208,12 +208,12 @@ def fetch(spec: TaskSpec, source: str, out_dir: str | Path, *, archive: str | No
                      demo_test=demo_test, seed=seed, downloader=downloader, say=say)
     try:
         shared = shared_class_images(spec, out_dir, "train")  # reads back (and so checks) every training file,
-        load_task_split(spec, out_dir, "test")  # and every test file
+        test = load_task_split(spec, out_dir, "test")  # and every test file
     except MoEError:
         shutil.rmtree(out_dir)  # files the task cannot use are not left as if fetched
         raise
-    save_json({"source": source}, out_dir / ORIGIN_FILE)
-    return {"source": source, **{k: v for k, v in summary.items() if k != "source"}, "shared_classes": shared}
+    return {"source": source, **{k: v for k, v in summary.items() if k != "source"}, "shared_classes": shared,
+            "test_images": len(test)}
 
 
 def _fetch(spec: TaskSpec, source: str, out_dir: Path, *, archive, downloads, demo_train, demo_test, seed,

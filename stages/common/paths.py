@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe.base.data import data_origin
+from moe.base.errors import MoEError
+from moe.base.formats import load_json
 from moe.base.tasks import TaskSpec
 
 CHECKED = Path("checked") / "params.txt"  # the check stage's output, which every other stage depends on
@@ -24,7 +25,6 @@ class Paths:
         self.data = Path("data") / task
         self.models = Path("models") / task
         self.teachers = self.models / "teachers"
-        self.teacher_origins = self.teachers / "origins.json"
         self.merged = self.models / "merged.pth"
         self.model = self.models / f"{model_name}.pth"
         self.predictions = Path("predictions") / f"{task}.pth"  # evaluate's one pass over the test set
@@ -32,6 +32,7 @@ class Paths:
         self.train_state = self.checkpoints / "train_state.pth"  # resumable state while train runs
         # DVC metrics: headline figures only
         self.metrics = Path("metrics")
+        self.data_record = self.metrics / f"{task}_data.json"  # fetch: the data's source, classes, test images
         self.teacher_metrics = self.metrics / f"{task}_teachers.json"
         self.merge_metrics = self.metrics / f"{task}_merge.json"
         self.train_metrics = self.metrics / f"{task}_train.json"
@@ -41,6 +42,7 @@ class Paths:
         self.comparison_metrics = self.metrics / f"compare_{task}.json"
         # plot data and figures
         self.plots = Path("plots") / task
+        self.teacher_origins = self.plots / "teacher_origins.json"  # per teacher: trained here, or the file given
         self.merge_details = self.plots / "merge.json"
         self.curves = {name: self.plots / f"{name}.csv" for name in ("accuracy", "loss", "gating")}
         self.gate_snapshots = self.plots / "gate_snapshots.json"  # per analysis epoch, mean gate per class
@@ -77,8 +79,8 @@ class Paths:
         the comparison's variant stage for the variant named ``${key}``."""
         return {
             "check": [CHECKED],
-            "fetch": [self.data],
-            "pretrain": [self.teachers, self.teacher_metrics],
+            "fetch": [self.data, self.data_record],
+            "pretrain": [self.teachers, self.teacher_metrics, self.teacher_origins],
             "merge": [self.merged, self.merge_metrics, self.merge_details],
             "train": [self.model, self.train_metrics, *self.curves.values(), self.gate_snapshots],
             "evaluate": [self.predictions, self.test_metrics, self.per_class, self.learning_curves, self.confusion,
@@ -101,6 +103,15 @@ class Paths:
         return None
 
 
+def data_source(task: str) -> str:
+    """Which source made the task's data ('demo', 'archive', ...), from fetch's record in git, so that
+    a clone without the data still knows; 'unknown' before fetch ran."""
+    try:
+        return str(load_json(Paths(task).data_record)["source"])
+    except (MoEError, KeyError, TypeError):
+        return "unknown"
+
+
 def heading(spec: TaskSpec) -> str:
     """"Task A", or "Task A (demo data)" where the data is generated: demo figures must say so."""
-    return f"Task {spec.name}" + (" (demo data)" if data_origin(Paths(spec.name).data) == "demo" else "")
+    return f"Task {spec.name}" + (" (demo data)" if data_source(spec.name) == "demo" else "")

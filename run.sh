@@ -27,7 +27,8 @@ case "${1:-}" in
     ;;
   test)
     setup
-    python -m pytest -q --durations=12
+    # two workers of one thread each (tests/conftest.py); the tests on the shared tiny demo keep to one
+    python -m pytest -q -n 2 --dist loadgroup --durations=12
     ;;
   *)
     echo "usage: bash run.sh demo|test" >&2

@@ -49,6 +49,8 @@ def train_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
         return
     save_model(paths.model, model.cpu(), data.mean, data.std, spec.class_ids, spec.class_names,
                history=result.history, best_epoch=result.best_epoch)
+    for name, rows in history_tables(result.history, teachers, result.start).items():  # with the start, epoch 0
+        save_csv(rows, paths.curves[name])
     save_json(gate_snapshots(result.history, spec, p["expert_analysis_interval"]), paths.gate_snapshots)
     save_json({"best_val_accuracy": round(result.best_val_accuracy, 2), "best_epoch": result.best_epoch},
               paths.train_metrics)

@@ -1,4 +1,8 @@
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2` (run.sh test): the workers share the cores,
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread each, for the stages they start too
 
 import pytest
 import torch
@@ -25,6 +29,14 @@ def task_a():
 @pytest.fixture(scope="session")
 def task_b():
     return load_task(ROOT / "tasks" / "B.yaml")
+
+
+def pytest_collection_modifyitems(items):
+    """Under xdist (`-n 2 --dist loadgroup`), every test on the tiny demo runs in one worker, which
+    builds the demo once."""
+    for item in items:
+        if "tiny_demo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tiny_demo"))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import torch
 
 from moe.base.errors import MoEError
 from moe.base.formats import safe_load
+from moe.core.curves import history_tables
 from moe.core.models import MoEModel
 from moe.core.objectives import MoEObjective
 from moe.core.training import TrainConfig, fit
@@ -193,3 +194,7 @@ def test_a_start_better_than_every_epoch_is_kept(tmp_path):
     assert result.best_epoch == 0 and result.best_record is result.start
     assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())
     assert model.temperature == 1.7
+    # the accuracy plot starts at the kept start, so a reader sees why the model is epoch 0's
+    accuracy = history_tables(result.history, ["a", "b", "c"], result.start)["accuracy"]
+    assert accuracy[0] == {"epoch": 0, "series": "validation", "value": result.start["val_accuracy"]}
+    assert [r["epoch"] for r in accuracy[1:]] == [1, 1, 2, 2]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 
-def history_tables(history: list[dict], expert_names: list[str]) -> dict[str, list[dict]]:
+def history_tables(history: list[dict], expert_names: list[str], start: dict | None = None) -> dict[str, list[dict]]:
     """Per-epoch figures in long form (epoch, series, value) for DVC's interactive plots: one table per
-    plot, each line named for its legend. Keys: accuracy, loss, gating."""
+    plot, each line named for its legend. Keys: accuracy, loss, gating. ``start``: the merged model's
+    record before training (epoch 0), so the validation curve shows where training began, and a start
+    kept over every epoch is seen as such."""
     tables = {"accuracy": [], "loss": [], "gating": []}
 
     def add(table, epoch, series, value):
         tables[table].append({"epoch": epoch, "series": series, "value": value})
+
+    if start is not None:
+        add("accuracy", 0, "validation", start["val_accuracy"])
 
     for h in history:
         e = h["epoch"]

@@ -155,12 +155,12 @@ def comparison_plot(accuracies: dict[str, float], runs: dict[str, dict], title: 
     fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, max(4.2, 0.42 * len(accuracies) + 1.6)),
                                        gridspec_kw={"width_ratios": [1, 1.15]})
     method_bars(accuracies, "test accuracy, after training", None, trained=set(runs), ax=bars)
-    palette = plt.get_cmap("tab10")
+    palette = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")  # no colour twice
     for i, (name, run) in enumerate(runs.items()):
         seen = [e["images_seen"] / 1000 for e in run["epochs"]]
         acc = [e["val_accuracy"] for e in run["epochs"]]
         style = "-" if name in METHODS else "--"  # methods solid, ablations dashed
-        curves.plot(seen, acc, style, marker="o", markersize=3, color=palette(i % 10), label=name)
+        curves.plot(seen, acc, style, marker="o", markersize=3, color=palette(i % palette.N), label=name)
     curves.set_xlabel("training images seen (thousands)")
     curves.set_ylabel("validation accuracy (%)")
     curves.set_title("learning speed: validation accuracy per image seen")

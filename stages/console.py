@@ -1,5 +1,6 @@
-"""What a person watching sees: messages, progress bars, a line per epoch. Display only: nothing here
-changes an output, so the pipeline's stages do not depend on this file (tests/test_dvc_yaml.py)."""
+"""What a person watching sees: messages, progress bars, a line per epoch, predict's table. Display
+only: nothing here changes an output, so the pipeline's stages do not depend on this file
+(tests/test_dvc_yaml.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import os
 import sys
 import time
 
-from rich.console import Console
+from pathlib import Path
+
+from rich import box
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
 
 console = Console(stderr=True, highlight=False)  # progress, messages, tables about the work done
 stdout = Console(highlight=False)  # what a command answers (predict, summary): stdout, to pipe or save
@@ -82,3 +88,36 @@ class RichProgress:
 def say(msg: str) -> None:
     """One message, one line: a log or a pipe gets it whole, not wrapped at 80 columns."""
     console.print(msg, soft_wrap=True)
+
+
+def prediction_table(rows: list[dict], experts: list[str], title: str, width: int) -> Group:
+    """One line per image at any terminal width and with any number of experts: the best class in its
+    own column, the runners-up and the gates compact (in expert order, named in the legend below)."""
+    gate_text = lambda w: "1.0" if w >= 0.995 else f"{w:.2f}"[1:]  # .62: three characters an expert
+    columns = {"image": [], "class": [], "p": [], "runners-up": [], "expert": [],
+               " ".join(f"{i + 1:<3}" for i in range(len(experts))).rstrip(): []}
+    for r in (r for r in rows if "error" not in r):
+        best, *others = r["top"]
+        gates = list(r["gates"].values())
+        leader = max(range(len(gates)), key=gates.__getitem__)
+        for cells, text in zip(columns.values(), (
+                Path(r["image"]).name, best["class"], f"{best['probability']:.0%}",
+                ", ".join(f"{g['class']} {g['probability']:.0%}" for g in others), f"{leader + 1} {experts[leader]}",
+                " ".join(gate_text(w) for w in gates))):
+            cells.append(text)
+    widths = {name: max(map(len, [name, *cells])) for name, cells in columns.items()}
+    excess = sum(widths.values()) + 2 * (len(columns) - 1) - width  # two spaces between columns
+    for name, floor in (("runners-up", 12), ("image", 12), ("expert", 8), ("runners-up", 0), ("class", 10)):
+        cut = max(0, min(excess, widths[name] - floor))
+        widths[name] -= cut
+        excess -= cut
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1), collapse_padding=True)
+    for name, cells in columns.items():
+        if widths[name]:
+            table.add_column(name, justify="right" if name == "p" else "left", no_wrap=True, overflow="ellipsis",
+                             width=widths[name])
+    for row in zip(*columns.values()):
+        table.add_row(*[cell for name, cell in zip(columns, row) if widths[name]])
+    legend = Text("gate weight per expert: " + "  ".join(f"{i + 1}={name}" for i, name in enumerate(experts)))
+    return Group(table, legend)

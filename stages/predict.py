@@ -5,11 +5,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich import box
-from rich.console import Group
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from moe.core.checkpoints import load_moe
 from moe.core.inference import classify_files
@@ -17,41 +13,9 @@ from moe.core.runtime import pick_device
 from moe.results.evaluation import input_normalisation
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, data_source, reads, stage, stdout, task_spec
+from .console import prediction_table
 
 app = typer.Typer(add_completion=False)
-
-
-def prediction_table(rows: list[dict], experts: list[str], title: str, width: int) -> Group:
-    """One line per image at any terminal width and with any number of experts: the best class in its
-    own column, the runners-up and the gates compact (in expert order, named in the legend below)."""
-    gate_text = lambda w: "1.0" if w >= 0.995 else f"{w:.2f}"[1:]  # .62: three characters an expert
-    columns = {"image": [], "class": [], "p": [], "runners-up": [], "expert": [],
-               " ".join(f"{i + 1:<3}" for i in range(len(experts))).rstrip(): []}
-    for r in (r for r in rows if "error" not in r):
-        best, *others = r["top"]
-        gates = list(r["gates"].values())
-        leader = max(range(len(gates)), key=gates.__getitem__)
-        for cells, text in zip(columns.values(), (
-                Path(r["image"]).name, best["class"], f"{best['probability']:.0%}",
-                ", ".join(f"{g['class']} {g['probability']:.0%}" for g in others), f"{leader + 1} {experts[leader]}",
-                " ".join(gate_text(w) for w in gates))):
-            cells.append(text)
-    widths = {name: max(map(len, [name, *cells])) for name, cells in columns.items()}
-    excess = sum(widths.values()) + 2 * (len(columns) - 1) - width  # two spaces between columns
-    for name, floor in (("runners-up", 12), ("image", 12), ("expert", 8), ("runners-up", 0), ("class", 10)):
-        cut = max(0, min(excess, widths[name] - floor))
-        widths[name] -= cut
-        excess -= cut
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                  padding=(0, 1), collapse_padding=True)
-    for name, cells in columns.items():
-        if widths[name]:
-            table.add_column(name, justify="right" if name == "p" else "left", no_wrap=True, overflow="ellipsis",
-                             width=widths[name])
-    for row in zip(*columns.values()):
-        table.add_row(*[cell for name, cell in zip(columns, row) if widths[name]])
-    legend = Text("gate weight per expert: " + "  ".join(f"{i + 1}={name}" for i, name in enumerate(experts)))
-    return Group(table, legend)
 
 
 @app.command("predict")

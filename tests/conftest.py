@@ -31,9 +31,12 @@ def task_b():
     return load_task(ROOT / "tasks" / "B.yaml")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Under xdist (`-n 2 --dist loadgroup`), every test on the tiny demo runs in one worker, which
-    builds the demo once."""
+    builds the demo once; the real-image checks, the longest, start first so that none is left alone
+    at the end."""
+    items.sort(key=lambda item: "test_real_data.py" not in item.nodeid)
     for item in items:
         if "tiny_demo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("tiny_demo"))

@@ -31,7 +31,9 @@ def test_ctrl_c_saves_then_dvc_repro_resumes(tiny_demo):
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("\nnum_epochs: 3", "\nnum_epochs: 10"))
     checkpoint = repo / "checkpoints" / "A" / "train_state.pth"
-    proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C sends it (an xdist worker ignores it, and a child would inherit that)
+    proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (checkpoint.exists() and safe_load(checkpoint)["epoch"] >= 2):
         assert proc.poll() is None and time.time() < deadline

@@ -31,20 +31,16 @@ def task_b():
     return load_task(ROOT / "tasks" / "B.yaml")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """Under xdist (`-n 2 --dist loadgroup`), every test on the tiny demo runs in one worker, which
-    builds the demo once; the real-image checks, the longest, start first so that none is left alone
-    at the end."""
+    """The real-image checks, the longest, start first: under xdist (run.sh test) none is then left
+    running alone at the end."""
     items.sort(key=lambda item: "test_real_data.py" not in item.nodeid)
-    for item in items:
-        if "tiny_demo" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("tiny_demo"))
 
 
 @pytest.fixture(scope="session")
 def tiny_demo_built(tmp_path_factory):
-    """The tiny demo (A and B) after one `dvc repro`, committed: built once, never changed."""
+    """The tiny demo (A and B) after one `dvc repro`, committed: built once per process (under xdist,
+    at most once per worker), never changed."""
     repo, env = make_repo(tmp_path_factory.mktemp("tiny_demo"), TINY_DEMO)
     first = run(["dvc", "repro"], repo, env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

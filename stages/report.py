@@ -55,7 +55,7 @@ def summary_command(tasks: Optional[List[str]] = typer.Argument(None, help="task
         except MoEError as e:  # e.g. a task whose pipeline has not run yet
             say(f"summary: task {name} skipped: {e}")
     if not results:
-        raise MoEError("metrics/: no task has results yet (run dvc repro, or dvc repro report@TASK for one task)")
+        raise MoEError("metrics/: no task has results yet (run dvc repro, or dvc repro --glob \"*@TASK\" for one task)")
     rows = summary_rows(results)
     table = Table(title="Results, accuracy in %", title_justify="left",
                   caption="teachers: each on its own classes' test images; merged: validation right after the "

@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command("evaluate")
 @stage
-@reads("model_name", "seed")
+@reads("model_name", "seed", "tta_flip")
 def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                      checkpoint: Optional[Path] = typer.Option(None, help="evaluate this MoE checkpoint (e.g. a released "
                                                                "best model) instead of the pipeline's; outputs go to --out"),
@@ -28,7 +28,7 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         raise typer.BadParameter("--out is required with --checkpoint", param_hint="--out")
     spec = task_spec(task)
     paths = Paths(spec.name, p["model_name"])
-    result = evaluate_model(spec, checkpoint or paths.model, paths.data, p["seed"])
+    result = evaluate_model(spec, checkpoint or paths.model, paths.data, p["seed"], p["tta_flip"])
     report, title = result.report, heading(spec)
     if checkpoint:  # one file with everything, beside the plots
         plot_dir = out
@@ -57,6 +57,7 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     for name, acc in report["per_class"].items():
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
-    console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}")
+    console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}"
+                  f"{', each image averaged with its mirror image (tta_flip)' if p['tta_flip'] else ''}")
     console.print(f"written {out / 'metrics.json' if checkpoint else paths.test_metrics} "
                   f"and plots in {plot_dir}")

@@ -15,7 +15,7 @@ from .conftest import ROOT
 
 def test_scratch_merge_and_distill_training_through_the_stages(tmp_path, monkeypatch):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update({"demo": {"train_per_class": 6, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},
+    params.update({"demo": {"train_per_class": 6, "test_per_class": 2}, "teacher": {**params["teacher"], "epochs": 1, "lr": 0.001, "batch_size": 8},
                    "num_epochs": 1, "batch_size": 8, "bn_recalibration_batches": 1, "expert_analysis_interval": 10})
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -162,7 +162,7 @@ def test_trained_model_scores_its_recorded_validation_accuracy(tmp_path, monkeyp
     from moe.core.inference import predict
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update({"demo": {"train_per_class": 8, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},
+    params.update({"demo": {"train_per_class": 8, "test_per_class": 2}, "teacher": {**params["teacher"], "epochs": 1, "lr": 0.001, "batch_size": 8},
                    "num_epochs": 4, "patience": 10, "batch_size": 8, "bn_recalibration_batches": 1,
                    "expert_analysis_interval": 10, "initial_temperature": 3.0, "final_temperature": 0.4,
                    "method": "scratch"})  # a random start: an epoch is selected (a merged start may be kept, as epoch 0)

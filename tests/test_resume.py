@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent("""
     from moe.base.tasks import parse_task
     from moe.core.objectives import MoEObjective
     from moe.core.training import TrainConfig, fit
-    root, checkpoint, out = sys.argv[1:4]
+    root, checkpoint, out, extra = sys.argv[1:5]
     spec = parse_task({"name": "tiny", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
                        "teachers": [{"name": "a", "classes": [0, 1], "train": "a_tr.pth", "test": "a_te.pth"},
                                     {"name": "b", "classes": [2, 3], "train": "b_tr.pth", "test": "b_te.pth"}]})
@@ -37,7 +37,8 @@ SCRIPT = textwrap.dedent("""
     data = prepare_task_data(spec, root, 0.25, seed=0)
     seed_everything(7)
     model = MoEModel(4, 2)
-    result = fit(model, MoEObjective(), data.train, data.val, TrainConfig(num_epochs=6, batch_size=8, patience=99),
+    result = fit(model, MoEObjective(), data.train, data.val, TrainConfig(num_epochs=6, batch_size=8, patience=99,
+                                                                   **json.loads(extra)),
                    data.mean, data.std, checkpoint=checkpoint)
     json.dump({"history": result.history, "best_epoch": result.best_epoch,
                "weight_sum": float(sum(v.double().sum() for v in result.best_state.values() if v.is_floating_point()))},
@@ -45,11 +46,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_script(tmp_path, name, kill_after_epoch=None):
+def run_script(tmp_path, name, kill_after_epoch=None, extra="{}"):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     checkpoint, out = tmp_path / f"{name}.ckpt", tmp_path / f"{name}.json"
-    cmd = [sys.executable, str(script), str(tmp_path / "data"), str(checkpoint), str(out)]
+    cmd = [sys.executable, str(script), str(tmp_path / "data"), str(checkpoint), str(out), extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if kill_after_epoch is not None:
         proc = subprocess.Popen(cmd, env=env)
@@ -67,9 +68,11 @@ def run_script(tmp_path, name, kill_after_epoch=None):
     return json.loads(out.read_text())
 
 
-def test_killed_run_resumes_to_identical_result(tmp_path):
-    uninterrupted = run_script(tmp_path, "straight")
-    resumed = run_script(tmp_path, "killed", kill_after_epoch=2)
+@pytest.mark.parametrize("extra", ["{}", '{"ema_decay": 0.9, "weight_decay_scope": "matrices"}'],
+                         ids=["plain", "weight-average"])
+def test_killed_run_resumes_to_identical_result(tmp_path, extra):
+    uninterrupted = run_script(tmp_path, "straight", extra=extra)
+    resumed = run_script(tmp_path, "killed", kill_after_epoch=2, extra=extra)
     assert resumed == uninterrupted
 
 
@@ -141,7 +144,7 @@ def test_train_never_resumes_from_a_run_of_another_merged_model(tmp_path, monkey
     from stages.cli import app
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update({"demo": {"train_per_class": 6, "test_per_class": 2}, "teacher": {"epochs": 1, "lr": 0.001, "batch_size": 8},
+    params.update({"demo": {"train_per_class": 6, "test_per_class": 2}, "teacher": {**params["teacher"], "epochs": 1, "lr": 0.001, "batch_size": 8},
                    "num_epochs": 2, "batch_size": 8, "bn_recalibration_batches": 1, "expert_analysis_interval": 10,
                    "merge": {**params["merge"], "alignment_images": 16, "router_fit_steps": 5, "classifier_fit_steps": 5}})
     monkeypatch.chdir(tmp_path)

@@ -23,6 +23,7 @@ PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
 METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
 ALIGNMENTS = ("none", "permute")  # how the teachers' channels are matched before averaging (moe.alignment)
 ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
+DECAY_SCOPES = ("all", "matrices")  # which weights weight decay pulls towards zero (moe.training)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ SCHEMA: dict[str, Param] = {
     "teacher.epochs": Param(int, 3, "epochs to train each teacher when the source ships none", lambda v: v >= 1, ">= 1"),
     "teacher.lr": Param(float, 0.001, "teachers' learning rate (AdamW)", _pos, "> 0"),
     "teacher.batch_size": Param(int, 4, "teachers' batch size", lambda v: v >= 2, ">= 2 (BatchNorm needs two samples)"),
+    "teacher.label_smoothing": Param(float, 0.0, "teachers' label smoothing (0: plain cross-entropy)",
+                                     lambda v: 0 <= v < 1, "0 <= value < 1"),
+    "teacher.warmup_epochs": Param(float, 0.0, "teachers' epochs of linear learning-rate warmup",
+                                   lambda v: v >= 0, ">= 0"),
     # merge
     "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
                                       "statistics", lambda v: v >= 0, ">= 0"),
@@ -98,6 +103,15 @@ SCHEMA: dict[str, Param] = {
     "warmup_epochs": Param(float, 0.0, "epochs over which the learning rate rises linearly from 0 to lr at the start "
                            "of training (0: none, as the original)", lambda v: v >= 0, ">= 0"),
     "weight_decay": Param(float, 1e-4, "weight decay for regularisation (original default 1e-4)", lambda v: v >= 0, ">= 0"),
+    "weight_decay_scope": Param.choice("all", "which weights decay (teachers and MoE): all (the original) or matrices "
+                                       "(conv and linear weights; BatchNorm parameters and biases are left alone)",
+                                       DECAY_SCOPES),
+    "label_smoothing": Param(float, 0.0, "label smoothing of the MoE's task loss (0: the original's cross-entropy)",
+                             lambda v: 0 <= v < 1, "0 <= value < 1"),
+    "ema_decay": Param(float, 0.0, "keep an exponential moving average of the weights with this decay per step and "
+                       "validate, select and save it as the model (0: off; 0.99-0.999 are usual)",
+                       lambda v: 0 <= v < 1, "0 <= value < 1"),
+    "tta_flip": Param(bool, False, "evaluate and predict: average the predictions for each image and its mirror image"),
     "patience": Param(int, 20, "epochs without a better validation accuracy before early stopping (original default 20)",
                       lambda v: v >= 1, ">= 1"),
     "batch_size": Param(int, 32, "batch size for training (original default 32)", lambda v: v >= 2,
@@ -139,7 +153,8 @@ SCHEMA: dict[str, Param] = {
 # what a comparison variant may change: how the model is made and trained, never the data or the task
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "bn_recalibration_batches", "classifier_from_teachers",
-                "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "patience", "batch_size", "seed",
+                "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
+                "label_smoothing", "ema_decay", "tta_flip", "patience", "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
                 *(k for k in SCHEMA if k.startswith("merge."))}
 

@@ -34,15 +34,32 @@ def logits_and_gates(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
     return outputs if isinstance(outputs, tuple) else (outputs, None)
 
 
+def views(x: torch.Tensor, flip: bool) -> list[torch.Tensor]:
+    """The batch, and with ``flip`` its mirror image too (test-time augmentation: the training crops
+    flip images half the time, so a mirror image is as familiar to the model as the image)."""
+    return [x, x.flip(3)] if flip else [x]
+
+
+def mean_over_views(model: nn.Module, x: torch.Tensor, flip: bool):
+    """The model's output (a tensor, or a tuple of them), averaged over ``views``."""
+    outputs = [model(v) for v in views(x, flip)]
+    if len(outputs) == 1:
+        return outputs[0]
+    if isinstance(outputs[0], tuple):
+        return tuple(sum(parts) / len(parts) for parts in zip(*outputs))
+    return sum(outputs) / len(outputs)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = EVAL_BATCH,
-            precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits (and gates for an MoE) for uint8 images, in eval mode (BatchNorm folded: ``moe.folding``)."""
+            precision: str = "fp32", flip: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (and gates for an MoE) for uint8 images, in eval mode (BatchNorm folded: ``moe.folding``);
+    ``flip``: averaged with the mirror images' (``views``)."""
     model, _ = fold_batchnorm(model)
     logits, all_gates = [], []
     for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):
-            out, g = logits_and_gates(model(x))
+            out, g = logits_and_gates(mean_over_views(model, x, flip))
         if g is not None:
             all_gates.append(g.float().cpu())
         logits.append(out.float().cpu())
@@ -55,7 +72,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def classify_files(model: nn.Module, files, image_size: int, mean, std, class_names, expert_names,
-                   top: int = 3) -> list[dict]:
+                   top: int = 3, flip: bool = False) -> list[dict]:
     """One row per file: its top classes with probabilities and each expert's gate weight, or the
     reason it could not be read (the other files are classified all the same)."""
     rows, images, readable = [], [], []
@@ -67,7 +84,7 @@ def classify_files(model: nn.Module, files, image_size: int, mean, std, class_na
         except MoEError as e:
             rows.append({"image": str(f), "error": str(e)})
     if images:
-        logits, gates = predict(model, torch.stack(images), mean, std)
+        logits, gates = predict(model, torch.stack(images), mean, std, flip=flip)
         probs = logits.softmax(1)
         for i, p, g in zip(readable, probs, gates):
             best = p.topk(min(top, len(class_names)))

@@ -33,9 +33,12 @@ class LossTerms:
     balance: torch.Tensor
 
 
-def moe_loss(logits, labels, gates, diversity_weight: float, balance_weight: float) -> LossTerms:
+def moe_loss(logits, labels, gates, diversity_weight: float, balance_weight: float,
+             label_smoothing: float = 0.0) -> LossTerms:
+    """``label_smoothing`` > 0: the task term's target keeps 1 - s on the label and spreads s evenly
+    over all classes (the original has none)."""
     gates = gates.float()
-    task = F.cross_entropy(logits.float(), labels)
+    task = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     div = diversity_loss(gates)
     bal = balance_loss(gates)
     return LossTerms(task + diversity_weight * div + balance_weight * bal, task, div, bal)

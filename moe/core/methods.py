@@ -19,6 +19,7 @@ from ..base.data import TaskData
 from ..base.params import METHODS, settings_from
 from ..base.tasks import TaskSpec
 from .checkpoints import load_teacher, read_metadata
+from .folding import fold_batchnorm
 from .merge import MergeReport, MergeSettings, merge_and_calibrate
 from .models import MoEModel
 from .objectives import DistillObjective, MoEObjective
@@ -60,8 +61,9 @@ def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path
     from .teachers import load_task_teachers
 
     teachers, index, renormalise = load_task_teachers(spec, teacher_files, mean, std)
-    return settings_from(DistillObjective, p).attach([t.to(device) for t in teachers], [i.to(device) for i in index],
-                                                     renormalise)
+    # frozen teachers run in eval mode: their BatchNorms fold into the convolutions (``moe.folding``)
+    folded = [fold_batchnorm(t.to(device))[0] for t in teachers]
+    return settings_from(DistillObjective, p).attach(folded, [i.to(device) for i in index], renormalise)
 
 
 def state_digest(model: MoEModel) -> str:

@@ -31,13 +31,14 @@ class Step:
 @dataclass
 class CrossEntropy:
     """Plain classification: the teachers' objective."""
+    label_smoothing: float = 0.0
 
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
         pass
 
     def step(self, model, x, y) -> Step:
         logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         return Step(loss, logits, {})
 
     def epoch_figures(self) -> dict:
@@ -64,6 +65,7 @@ class MoEObjective:
     balance_weight: float = default_of("balance_weight")
     initial_temperature: float = default_of("initial_temperature")
     final_temperature: float = default_of("final_temperature")
+    label_smoothing: float = default_of("label_smoothing")
 
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
         self.temperature = temperature_at(epoch, num_epochs, self.initial_temperature, self.final_temperature)
@@ -73,7 +75,7 @@ class MoEObjective:
 
     def step(self, model, x, y) -> Step:
         logits, gates = model(x)
-        terms = moe_loss(logits, y, gates, self.diversity_weight, self.balance_weight)
+        terms = moe_loss(logits, y, gates, self.diversity_weight, self.balance_weight, self.label_smoothing)
         g = gates.detach().float().cpu()
         self.usage += g.sum(0)
         self.entropy += -(g * g.clamp_min(1e-12).log()).sum().item()

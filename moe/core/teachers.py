@@ -27,7 +27,10 @@ class TeacherSettings:
     epochs: int = field(metadata={"param": "teacher.epochs"})
     lr: float = field(metadata={"param": "teacher.lr"})
     batch_size: int = field(metadata={"param": "teacher.batch_size"})
+    label_smoothing: float = field(metadata={"param": "teacher.label_smoothing"})
+    warmup_epochs: float = field(metadata={"param": "teacher.warmup_epochs"})
     weight_decay: float
+    weight_decay_scope: str
     val_fraction: float
     max_train_per_class: int
     seed: int
@@ -88,9 +91,9 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
             seed_everything(s.seed + i)
             model, origin, mean, std = TeacherCNN(len(t.class_ids)).to(device), "trained", merged.mean, merged.std
             cfg = TrainConfig(num_epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.epochs,
-                              batch_size=s.batch_size, seed=s.seed + i, warmup_epochs=0.0,
-                              precision=precision)
-            fit(model, CrossEntropy(), train_set, val_set, cfg, mean, std, progress=progress_for(t.name), say=say)
+                              batch_size=s.batch_size, seed=s.seed + i, warmup_epochs=s.warmup_epochs,
+                              weight_decay_scope=s.weight_decay_scope, ema_decay=0.0, precision=precision)
+            fit(model, CrossEntropy(s.label_smoothing), train_set, val_set, cfg, mean, std, progress=progress_for(t.name), say=say)
         logits, _ = predict(model, test_set.images, mean, std, precision=precision)
         teachers.append(Teacher(model.cpu(), 100.0 * accuracy(logits, test_set.labels), len(test_set), origin,
                                 list(mean), list(std)))

@@ -40,6 +40,8 @@ class TrainConfig:
     batch_size: int = default_of("batch_size")
     seed: int = default_of("seed")
     warmup_epochs: float = default_of("warmup_epochs")
+    weight_decay_scope: str = default_of("weight_decay_scope")
+    ema_decay: float = default_of("ema_decay")
     precision: str = "fp32"  # resolved already: "bf16" or "fp32"
 
     def fingerprint(self, objective, extra: dict | None = None) -> str:
@@ -80,6 +82,46 @@ def _interned(record: dict) -> dict:
     return {sys.intern(k): v for k, v in record.items()}
 
 
+def parameter_groups(model: nn.Module, weight_decay: float, scope: str) -> list[dict]:
+    """AdamW's groups. ``matrices``: only conv and linear weights decay; pulling a BatchNorm's scale or
+    a bias towards zero regularises nothing (the next BatchNorm undoes the scale) and only shrinks
+    what the layer can express."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if scope == "all":
+        return [{"params": params, "weight_decay": weight_decay}]
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and BatchNorm statistics, updated after
+    every step. It is what validation sees, and what is selected and saved: over a short run the
+    average sits nearer a minimum than the last step's weights, which still carry the step noise.
+    The decay ramps up as (1 + n) / (10 + n) over the first updates, so the average follows the
+    model early instead of holding on to its start."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for mine, theirs in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if mine.is_floating_point():
+                mine.lerp_(theirs.detach(), 1.0 - decay)
+            else:
+                mine.copy_(theirs)
+
+    def follow(self, model: nn.Module) -> None:
+        """Plain attributes the state_dict does not hold (an MoE's gating temperature)."""
+        if hasattr(model, "set_temperature"):
+            self.model.set_temperature(model.temperature)
+
+
 def _check_finite(epoch: int, terms: dict[str, torch.Tensor], checkpoint: Path | None):
     for name, value in terms.items():
         if not torch.isfinite(value):
@@ -93,12 +135,14 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         on_epoch: Callable[[dict, nn.Module], None] | None = None,
         progress: Progress | None = None, say: Callable[[str], None] = lambda s: None,
         start_is_candidate: bool = False) -> TrainResult:
-    """Train with AdamW and a cosine LR schedule; keep the weights with the best validation accuracy.
+    """Train with AdamW and a cosine LR schedule; keep the weights with the best validation accuracy
+    (with ``cfg.ema_decay`` > 0, of the weights' moving average: ``WeightAverage``).
 
     ``objective``: what the model learns (``moe.objectives``): the loss of a batch, figures per epoch.
     ``checkpoint``: path of the resumable state, written after every epoch and removed at the end.
     ``settings``: anything besides ``cfg`` that must match for a resume (data, model choices).
-    ``on_epoch(record, model)``: called after each epoch, and replayed for past epochs on resume.
+    ``on_epoch(record, model)``: called after each epoch with the model validation saw (the weight
+    average, if any), and replayed for past epochs on resume (model None).
     The model is left with the best epoch's weights, in the state that epoch ran in.
     ``start_is_candidate``: the model as it starts (a merged model) is validated first and selected,
     as epoch 0, when no epoch beats it: training then never ends below where it started.
@@ -116,7 +160,9 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         progress, on_epoch, say = None, None, (lambda s: None)
     # the uint8 training images live on the device (7,500 32x32 images are 23 MB); crops run there
     images, labels = train_set.images.to(device), train_set.labels.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay, cfg.weight_decay_scope), lr=cfg.lr)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    evaluated = average.model if average else model  # what validation sees and selection keeps
     steps_per_epoch = len(batch_order(len(train_set), cfg.batch_size, None, distributed.world_size()))
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped after every batch
         optimizer, lambda step: lr_factor(step, steps_per_epoch, cfg.num_epochs, cfg.warmup_epochs))
@@ -142,6 +188,9 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             start_epoch, best_acc, best_epoch, stale = state["epoch"], state["best_acc"], state["best_epoch"], state["stale"]
             best_state, history = state["best_state"], [_interned(r) for r in state["history"]]
             clock = state.get("clock", [])
+            if average:
+                average.model.load_state_dict(state["average"])
+                average.updates = state["average_updates"]
             resumed_from = start_epoch
             say(f"resuming from {checkpoint} after epoch {start_epoch} of {cfg.num_epochs}")
             if on_epoch:
@@ -181,6 +230,8 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             optimizer.zero_grad(set_to_none=True)
             step.loss.backward()
             optimizer.step()
+            if average:
+                average.update(model)
             lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's last step (after any warmup)
             scheduler.step()
             n = len(y)
@@ -196,8 +247,10 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         sums = dict(zip(names, distributed.sum_over_ranks([sums[n] for n in names])))
         objective.sum_over_ranks(distributed.sum_over_ranks)
         distributed.copy_buffers_from_rank_zero(model)  # every rank validates the same model
+        if average:
+            average.follow(model)
 
-        val_logits, val_gates = predict(model, val_set.images, mean, std, precision=cfg.precision)
+        val_logits, val_gates = predict(evaluated, val_set.images, mean, std, precision=cfg.precision)
         val_acc = 100.0 * accuracy(val_logits, val_set.labels)
         seen = max(sums["seen"], 1)
         record = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_accuracy": 100.0 * sums["correct"] / seen,
@@ -207,7 +260,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         record.update(objective.validation_figures(val_gates, val_set.labels, val_logits.shape[1]))
         if val_acc > best_acc:
             best_acc, best_epoch, stale = val_acc, epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         else:
             stale += 1
         record["best_val_accuracy"] = best_acc
@@ -222,10 +275,11 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         "loader_rng": loader_rng.get_state(), "rng": rng_state(), "best_acc": best_acc,
                         "best_epoch": best_epoch, "stale": stale, "best_state": best_state, "history": history,
-                        "clock": clock, "start": start},
+                        "clock": clock, "start": start,
+                        **({"average": average.model.state_dict(), "average_updates": average.updates} if average else {})},
                        checkpoint)
         if on_epoch:
-            on_epoch(record, model)
+            on_epoch(record, evaluated)
         if stale >= cfg.patience:
             stopped_early = True
             say(f"early stop after epoch {epoch + 1}: no better validation accuracy for {cfg.patience} epochs")

@@ -13,7 +13,7 @@ from ..base.formats import safe_load, save_torch
 from ..base.tasks import TaskSpec
 from ..core.checkpoints import load_moe, normalisation_of, read_metadata
 from ..core.folding import fold_batchnorm
-from ..core.inference import EVAL_BATCH, accuracy, eval_batches, predict
+from ..core.inference import EVAL_BATCH, accuracy, eval_batches, mean_over_views, predict
 from ..core.models import MoEModel
 from ..core.runtime import autocast, pick_device
 
@@ -44,18 +44,24 @@ def input_normalisation(spec: TaskSpec, model_path: str | Path, data_root: str |
 
 @torch.no_grad()
 def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = EVAL_BATCH,
-                         precision: str = "fp32") -> dict:
+                         precision: str = "fp32", flip: bool = False) -> dict:
     """One pass over the test set gives everything evaluation and analysis need: the routed logits
-    (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C)."""
+    (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C);
+    ``flip``: each averaged with the mirror images' (``moe.inference.views``)."""
     model, _ = fold_batchnorm(model)
     logits, gates, expert_logits = [], [], []
-    for x in eval_batches(model, images, mean, std, batch_size):
+
+    def parts(x):
         onehot = torch.eye(model.num_experts, device=x.device)
+        outputs, routed, gate_features = model.parts(x)
+        forced = [model.combine(outputs, onehot[e].expand(len(x), -1), gate_features) for e in range(model.num_experts)]
+        return model.combine(outputs, routed, gate_features), routed, torch.stack(forced, dim=1)
+
+    for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):
-            outputs, routed, gate_features = model.parts(x)
-            logits.append(model.combine(outputs, routed, gate_features).float().cpu())
-            forced = [model.combine(outputs, onehot[e].expand(len(x), -1), gate_features) for e in range(model.num_experts)]
-            expert_logits.append(torch.stack(forced, dim=1).float().cpu())
+            routed_logits, routed, forced = mean_over_views(parts, x, flip)
+        logits.append(routed_logits.float().cpu())
+        expert_logits.append(forced.float().cpu())
         gates.append(routed.float().cpu())
     return {"logits": torch.cat(logits), "gates": torch.cat(gates), "expert_logits": torch.cat(expert_logits)}
 
@@ -125,20 +131,24 @@ class Evaluation:
     history: list[dict] | None  # training history stored in the file, if any
 
 
-def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path, seed: int) -> Evaluation:
-    """A model file on its evaluation set (``evaluation_set``), once, with everything evaluate writes."""
+def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path, seed: int,
+                   flip: bool = False) -> Evaluation:
+    """A model file on its evaluation set (``evaluation_set``), once, with everything evaluate writes;
+    ``flip``: test-time augmentation with mirror images."""
     model = load_moe(model_path, spec).to(pick_device())  # a GPU when there is one
     test, mean, std, protocol = evaluation_set(spec, model_path, data_root)
-    predictions = predict_with_experts(model, test.images, mean, std)
+    predictions = predict_with_experts(model, test.images, mean, std, flip=flip)
     logits, gates = predictions["logits"], predictions["gates"]
     samples = sample_indices(test.labels, min(10, spec.num_classes), 1, seed)
     return Evaluation(protocol, model.temperature, test, predictions, accuracy_report(spec, logits, test.labels), samples,
                       prediction_rows(spec, test, logits, gates, samples), read_metadata(model_path).get("history"))
 
 
-def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split) -> float:
-    """Percent of ``split`` a model file of this project gets right (with its recorded normalisation)."""
+def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split, flip: bool = False) -> float:
+    """Percent of ``split`` a model file of this project gets right (with its recorded normalisation;
+    ``flip``: mirror-image test-time augmentation)."""
     trained_with = normalisation_of(model_path)
     if trained_with is None:
         raise MoEError(f"{model_path}: records no normalisation (not a model file this project wrote)")
-    return round(100.0 * accuracy(predict(load_moe(model_path, spec).to(pick_device()), split.images, *trained_with)[0], split.labels), 2)
+    model = load_moe(model_path, spec).to(pick_device())
+    return round(100.0 * accuracy(predict(model, split.images, *trained_with, flip=flip)[0], split.labels), 2)

@@ -42,8 +42,9 @@ def task_report(title: str, r: dict, plots_rel: str) -> str:
     usage = pd.DataFrame({"mean gate": pd.Series(tables["utilisation"], dtype=float)}).rename_axis("expert")
     return "\n\n".join(([f"# {title}"] + ([f"> {DEMO_NOTE}"] if r["demo"] else [])) + [
         f"**{metrics['accuracy']:.2f} %** test accuracy on {metrics['images']} images. "
-        f"Validation accuracy right after the merge: {merge.get('val_accuracy_at_merge', float('nan')):.1f} % "
-        "(averaged backbones and a fresh router: training is what makes the merge a model).",
+        f"Validation accuracy right after the merge, before any training: "
+        f"{merge.get('val_accuracy_at_merge', float('nan')):.1f} % (routing agreement "
+        f"{merge.get('routing_agreement_at_merge', float('nan')):.1f} %).",
         "## Teachers", markdown_table(teacher_df),
         "## Accuracy per class", markdown_table(per_class),
         f"![per-class accuracy]({plots_rel}/per_class_accuracy.png)",

@@ -1,0 +1,160 @@
+"""The training recipe's parts, each checked by its numbers: label smoothing, weight decay groups,
+the weights' moving average, mirror-image test-time augmentation, and the distillation teachers'
+folded BatchNorm."""
+
+import math
+
+import pytest
+import torch
+
+from moe.base.data import Split
+from moe.core.folding import fold_batchnorm
+from moe.core.inference import predict
+from moe.core.losses import moe_loss
+from moe.core.models import MoEModel, TeacherCNN
+from moe.core.objectives import CrossEntropy, MoEObjective
+from moe.core.training import TrainConfig, WeightAverage, fit, parameter_groups
+from moe.results.evaluation import predict_with_experts
+
+
+def test_label_smoothing_by_hand_in_both_objectives():
+    logits, labels, s = torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]), 0.1
+    log_p = [2 - math.log(math.exp(2) + 2), -math.log(math.exp(2) + 2), -math.log(math.exp(2) + 2)]
+    target = [1 - s + s / 3, s / 3, s / 3]
+    expected = -sum(q * lp for q, lp in zip(target, log_p))  # 0.3276...
+    gates = torch.full((1, 3), 1 / 3)
+    assert moe_loss(logits, labels, gates, 0.0, 0.0, label_smoothing=s).task.item() == pytest.approx(expected, abs=1e-6)
+    assert moe_loss(logits, labels, gates, 0.0, 0.0).task.item() == pytest.approx(-log_p[0], abs=1e-6)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return logits
+    assert CrossEntropy(s).step(Fixed(), None, labels).loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_matrices_scope_decays_conv_and_linear_weights_only():
+    model = TeacherCNN(5)
+    groups = parameter_groups(model, 0.5, "matrices")
+    everything = {id(p) for p in model.parameters()}
+    assert {id(p) for g in groups for p in g["params"]} == everything  # each parameter in exactly one group
+    assert sum(len(g["params"]) for g in groups) == len(everything)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # a step of pure weight decay: AdamW multiplies by 1 - lr * wd
+    torch.optim.AdamW(groups, lr=0.1).step()
+    for name, p in model.named_parameters():
+        factor = 1 - 0.1 * 0.5 if p.ndim >= 2 else 1.0
+        assert torch.allclose(p, before[name] * factor, atol=1e-7), name
+    assert len(parameter_groups(model, 0.5, "all")) == 1
+
+
+def test_weight_average_by_hand_and_its_ramp():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    average = WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        model[0].weight.fill_(3.0)
+        model[1].num_batches_tracked.fill_(7)
+    average.update(model)  # first update: decay min(0.9, 2/11)
+    d = 2 / 11
+    assert torch.allclose(average.model[0].weight, torch.full((1, 2), d * 1.0 + (1 - d) * 3.0))
+    assert average.model[1].num_batches_tracked.item() == 7  # counters are copied, not averaged
+    for _ in range(200):
+        average.update(model)
+    assert torch.allclose(average.model[0].weight, torch.full((1, 2), 3.0), atol=1e-6)
+    assert average.updates == 201 and not average.model[0].weight.requires_grad
+
+
+def _tiny(n_train=24, n_val=9):
+    g = torch.Generator().manual_seed(0)
+    make = lambda n: Split(torch.randint(0, 255, (n, 3, 16, 16), dtype=torch.uint8, generator=g), torch.arange(n) % 3)
+    return make(n_train), make(n_val)
+
+
+def test_training_with_an_average_selects_and_returns_the_average():
+    train_set, val_set = _tiny()
+    runs = {}
+    for decay in (0.0, 0.9):
+        torch.manual_seed(0)
+        seen = {}
+        result = fit(MoEModel(3, 3), MoEObjective(), train_set, val_set,
+                     TrainConfig(num_epochs=2, batch_size=8, patience=99, ema_decay=decay, lr=0.01), [0.5] * 3, [0.25] * 3,
+                     on_epoch=lambda r, m: seen.update({r["epoch"]: {k: v.clone() for k, v in m.state_dict().items()}}))
+        runs[decay] = result, seen
+    (plain, plain_seen), (averaged, averaged_seen) = runs[0.0], runs[0.9]
+    # the average does not change how the model trains, only what is validated and kept
+    assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in averaged.history]
+    epoch = averaged.best_epoch
+    assert epoch in (1, 2)
+    assert all(torch.equal(averaged.best_state[k], v) for k, v in averaged_seen[epoch].items())
+    assert any(not torch.allclose(plain_seen[epoch][k], v) for k, v in averaged.best_state.items()
+               if v.is_floating_point())
+    model = MoEModel(3, 3)
+    model.load_state_dict(averaged.best_state)
+    model.set_temperature(averaged.best_record["temperature"])
+    logits, _ = predict(model, val_set.images, [0.5] * 3, [0.25] * 3)
+    assert 100.0 * (logits.argmax(1) == val_set.labels).float().mean().item() == pytest.approx(averaged.best_val_accuracy)
+
+
+@pytest.mark.parametrize("make", [lambda: TeacherCNN(4), lambda: MoEModel(4, 2)])
+def test_flip_averages_the_image_and_its_mirror(make):
+    torch.manual_seed(1)
+    model = make()
+    images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
+    plain, gates = predict(model, images, [0.5] * 3, [0.25] * 3)
+    mirrored, mirrored_gates = predict(model, images.flip(3), [0.5] * 3, [0.25] * 3)
+    both, both_gates = predict(model, images, [0.5] * 3, [0.25] * 3, flip=True)
+    assert torch.allclose(both, (plain + mirrored) / 2, atol=1e-5)
+    assert not torch.allclose(both, plain, rtol=1e-2, atol=0)  # the mirror image really was run
+    if gates is not None:
+        assert torch.allclose(both_gates, (gates + mirrored_gates) / 2, atol=1e-6)
+        experts = predict_with_experts(model, images, [0.5] * 3, [0.25] * 3, flip=True)
+        assert torch.allclose(experts["logits"], both, atol=1e-5)
+        assert torch.allclose(experts["gates"], both_gates, atol=1e-6)
+
+
+def test_distillation_teachers_run_folded_with_the_same_logits():
+    from moe.core.methods import objective_for
+    from moe.base.tasks import parse_task
+    from moe.base.params import SCHEMA
+    from moe.base.formats import save_torch
+
+    spec = parse_task({"name": "t", "image_size": 16, "classes": [{"id": i, "name": str(i)} for i in range(4)],
+                       "teachers": [{"name": "a", "classes": [0, 1], "train": "a.pth", "test": "a_te.pth"},
+                                    {"name": "b", "classes": [2, 3], "train": "b.pth", "test": "b_te.pth"}]})
+    torch.manual_seed(2)
+    teachers = [TeacherCNN(2), TeacherCNN(2)]
+    for t in teachers:  # non-trivial running statistics, so that folding changes the weights
+        t.train()
+        t(torch.randn(16, 3, 16, 16) * 2 + 1)
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        files = [Path(d) / f"teacher_{i}.pth" for i in range(2)]
+        for t, f in zip(teachers, files):
+            save_torch(t.state_dict(), f)
+        p = {name: param.default for name, param in SCHEMA.items()}
+        objective = objective_for("distill", p, spec, files, [0.5] * 3, [0.25] * 3, torch.device("cpu"))
+    x = torch.randn(5, 3, 16, 16)
+    for folded, original in zip(objective.teachers, teachers):
+        assert fold_batchnorm(folded)[1] == 0  # nothing left to fold: it was
+        assert torch.allclose(folded(x), original.eval()(x), atol=1e-5)
+
+
+def test_the_shipped_real_data_schedule_is_valid_parameters():
+    import shlex
+
+    import yaml
+
+    from moe.base.params import load_params
+
+    from .conftest import ROOT
+
+    lines = [line for line in (ROOT / "schedules" / "real_data.args").read_text().splitlines() if not line.startswith("#")]
+    words = shlex.split(" ".join(lines))
+    assert words[::2] == ["-S"] * (len(words) // 2)
+    changes = dict(w.split("=", 1) for w in words[1::2])
+    p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
+    assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
+    assert p["num_epochs"] == 16 and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1

@@ -1,0 +1,66 @@
+"""Validation accuracy against wall-clock minutes of a whole `dvc repro` (teachers included), read from
+its console output (the per-epoch lines of pretrain and train, the merge's line, the final test figure).
+
+    python scripts/plot_full_run.py docs/results/real_task_a_full_run/console.log \\
+        docs/results/real_task_a_full_run/accuracy_vs_minutes.png --goal 78.87
+"""
+
+import argparse
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE \S+) epoch (?P<epoch>\d+)/\d+ .* val (?P<val>[\d.]+)%\s+(?P<sec>[\d.]+) s")
+MERGE = re.compile(r"^merged .* in (?P<sec>\d+) s .*validation accuracy before training (?P<val>[\d.]+)%")
+TEST = re.compile(r"^Task \S+: (?P<acc>[\d.]+)% of (?P<n>\d+) test")
+
+
+def read_run(log: str):
+    """Curves (name -> [(minutes, validation %)]), the test figure, and the minutes at the end of training."""
+    curves, clock, test = {}, 0.0, None
+    for line in log.splitlines():
+        if m := EPOCH.match(line):
+            clock += float(m["sec"]) / 60
+            curves.setdefault(f"teacher {m['teacher']}" if m["teacher"] else "MoE", []).append((clock, float(m["val"])))
+        elif m := MERGE.match(line):
+            clock += float(m["sec"]) / 60
+            curves["MoE"] = [(clock, float(m["val"]))]
+        elif m := TEST.match(line):
+            test = float(m["acc"])
+    return curves, test, clock
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--goal", type=float, help="a reference accuracy to draw (e.g. the original's published one)")
+    args = parser.parse_args()
+    curves, test, minutes = read_run(args.log.read_text())
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    colours = iter(plt.get_cmap("tab10").colors)
+    for name, points in curves.items():
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o", ms=3, lw=2 if name == "MoE" else 1.2, color=next(colours),
+                label=f"{name} (own classes)" if name.startswith("teacher") else "MoE, all 15 classes (from the merge)")
+    if test is not None:
+        ax.scatter([minutes], [test], marker="*", s=160, color="black", zorder=5, label=f"MoE on the test set: {test:.2f}%")
+    if args.goal:
+        ax.axhline(args.goal, ls="--", color="grey", lw=1)
+        ax.text(1, args.goal + 0.6, f"original, published: {args.goal}% (its own teachers, 100 epochs, best epoch chosen on test)", color="grey", fontsize=8)
+    ax.set_xlabel("minutes of 2 CPU cores since `dvc repro` started (epochs only; stage start-up not counted)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Real Task A, one `dvc repro`: teachers trained here, merged, then the MoE")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()

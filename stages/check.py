@@ -5,8 +5,7 @@ from pathlib import Path
 import typer
 
 from moe.base.formats import save_text
-
-from moe.base.tasks import load_task_list
+from moe.base.tasks import load_task_list, require_distillation
 
 from .common import PARAMS_OPTION, TASKS_DIR, params, say, stage
 
@@ -23,6 +22,14 @@ def check_command(params_file: Path = PARAMS_OPTION,
     removes any stage's outputs to rerun it. The output's content never changes, so a valid edit
     does not rerun anything by itself."""
     values = params(params_file)
-    load_task_list(values["tasks"], TASKS_DIR, str(params_file))
+    specs = load_task_list(values["tasks"], TASKS_DIR, str(params_file))
+    for spec in specs:
+        require_distillation(spec, values["method"], str(params_file))
     save_text(f"{params_file}: every value and task spec valid\n", out)  # the same text always: no rerun by itself
     say(f"{params_file}: every value valid; task specs {', '.join(values['tasks'])} valid")
+    for spec in specs:
+        if spec.onnx_teachers:
+            cnn = len(spec.teachers) - len(spec.onnx_teachers)
+            say(f"task {spec.name}: ONNX teachers {', '.join(spec.onnx_teachers)} teach by distillation only; their "
+                "experts start fresh" + (f", the backbone is the average of the {cnn} course-CNN teacher(s)" if cnn
+                                         else ", and with no course-CNN teacher the whole MoE starts from random weights"))

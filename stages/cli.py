@@ -26,12 +26,13 @@ COMMANDS = {
     "summary": "The headline figures of every task, in one table that fits 80 columns.",
     "new-task": "Write tasks/NAME.yaml from an image folder and add it to params.yaml's task list.",
     "export-images": "Write a fetched task's images as an image folder (train/ and test/ by class).",
+    "export-teacher": "Write a trained course-CNN teacher as an ONNX file (classes and normalisation in its metadata).",
     "predict": "Classify image files with a trained MoE and show which experts it asked.",
     "bench": "Training and inference images/s on this machine against a plain fp32 reference.",
 }
 
 
-MODULE_OF = {"summary": "report", "new-task": "new_task", "export-images": "new_task"}  # commands that live in another command's module
+MODULE_OF = {"summary": "report", "new-task": "new_task", "export-images": "new_task", "export-teacher": "export_teacher"}  # commands that live in another command's module
 
 
 class LazyGroup(typer.core.TyperGroup):

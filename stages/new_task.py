@@ -34,13 +34,16 @@ def new_task_command(name: str = typer.Argument(..., help="the task's name (task
                      image_size: int = typer.Option(32, help="side of the square images the model sees"),
                      checkpoint: Optional[List[str]] = typer.Option(None, help="a teacher trained already, e.g. "
                                                                     "'pets: inputs/mine/pets.pth' (else pretrain trains it)"),
+                     onnx: Optional[List[str]] = typer.Option(None, help="a teacher of any architecture as an ONNX file, "
+                                                              "e.g. 'dogs: inputs/mine/dogs.onnx' (it teaches by "
+                                                              "distillation: method distill)"),
                      inputs: Optional[Path] = typer.Option(None, help="what DVC tracks for this task (default: the "
-                                                           "image folder); put checkpoints inside it too"),
+                                                           "image folder); put checkpoints and ONNX files inside it too"),
                      params_file: Path = PARAMS_OPTION):
     """Write tasks/NAME.yaml from an image folder and add NAME to params.yaml's tasks: dvc repro runs it next."""
     teachers = {k: [c.strip() for c in v.split(",") if c.strip()] for k, v in _pairs(teacher, "--teacher").items()}
     spec = task_from_image_folder(name, images.as_posix(), teachers, image_size,
-                                  _pairs(checkpoint or [], "--checkpoint"))
+                                  _pairs(checkpoint or [], "--checkpoint"), _pairs(onnx or [], "--onnx"))
     target = TASKS_DIR / f"{name}.yaml"
     if target.exists():
         raise MoEError(f"{target}: exists already (remove it first to write a new one)")
@@ -48,7 +51,8 @@ def new_task_command(name: str = typer.Argument(..., help="the task's name (task
     save_text(spec_yaml(spec), target)
     save_text(params_text, params_file)
     say(f"written {target} ({len(spec['classes'])} classes, {len(spec['teachers'])} teachers) and added '{name}' to "
-        f"{params_file}; next: dvc add {(inputs or images).as_posix()} && dvc repro")
+        f"{params_file}; next: dvc add {(inputs or images).as_posix()} && dvc repro"
+        + (" (ONNX teachers teach by distillation: -S method=distill)" if onnx else ""))
 
 
 @app.command("export-images")

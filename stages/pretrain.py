@@ -8,6 +8,7 @@ from moe.base.formats import build_folder, save_json
 from moe.base.params import param_names, settings_from
 from moe.core import distributed
 from moe.core.checkpoints import save_model
+from moe.core.onnx_teachers import OnnxTeacher, write_with_metadata
 from moe.core.runtime import pick_device, resolve_precision
 from moe.core.teachers import TeacherSettings, obtain_teachers
 
@@ -33,9 +34,13 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         return
 
     def write_all(folder: Path):  # all teachers or none, and nothing left from an earlier run
-        for i, (t, teacher) in enumerate(zip(spec.teachers, teachers)):
-            save_model(folder / paths.teacher(i).name, teacher.model, teacher.mean, teacher.std, t.local_order,
-                       [spec.name_of(c) for c in t.local_order])
+        for t, teacher, file in zip(spec.teachers, teachers, paths.teacher_files(spec)):
+            names = [spec.name_of(c) for c in t.local_order]
+            if isinstance(teacher.model, OnnxTeacher):  # the file as given, stating what later stages need
+                write_with_metadata(teacher.model.path, folder / file.name, mean=teacher.mean, std=teacher.std,
+                                    class_ids=list(t.local_order), class_names=names)
+            else:
+                save_model(folder / file.name, teacher.model, teacher.mean, teacher.std, t.local_order, names)
 
     build_folder(paths.teachers, write_all)
     save_json({t.name: teacher.origin for t, teacher in zip(spec.teachers, teachers)}, paths.teacher_origins)

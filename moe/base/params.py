@@ -20,6 +20,7 @@ from .errors import MoEError
 
 SOURCES = ("demo", "archive", "cas771", "cifar100", "image_folder")  # where a task's data comes from (moe.sources)
 PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
+TEACHER_RUNTIMES = ("auto", "torch", "onnxruntime")  # what runs distill's frozen teachers (moe.core.onnx_teachers)
 METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
 ALIGNMENTS = ("none", "permute")  # how the teachers' channels are matched before averaging (moe.alignment)
 ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
@@ -138,6 +139,9 @@ SCHEMA: dict[str, Param] = {
                        lambda v: v >= 0, ">= 0"),
     "kd_temperature": Param(float, 4.0, "method distill: softmax temperature of teachers and student in the "
                             "distillation term", _pos, "> 0"),
+    "kd_teacher_runtime": Param.choice("auto", "method distill: what runs the frozen course-CNN teachers on each "
+                                       "batch; auto: ONNX Runtime on a CPU (the same answers, sooner), torch on a GPU",
+                                       TEACHER_RUNTIMES),
     # where training runs
     "processes": Param(int, 1, "processes that train and pretrain run in on this machine (torchrun; gloo on CPU, "
                        "NCCL on GPUs, one GPU each); 1 = one plain process", lambda v: v >= 1, ">= 1"),
@@ -152,7 +156,7 @@ SCHEMA: dict[str, Param] = {
 
 # what a comparison variant may change: how the model is made and trained, never the data or the task
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
-VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "bn_recalibration_batches", "classifier_from_teachers",
+VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
                 "label_smoothing", "ema_decay", "tta_flip", "patience", "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",

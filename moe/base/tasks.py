@@ -26,6 +26,7 @@ class TeacherSpec:
     test_file: str
     shipped_checkpoint: str | None = None  # in the data folder, when the source ships the teacher
     checkpoint: str | None = None  # the user's own trained teacher (a path from the project folder)
+    onnx: str | None = None  # or a classifier of any architecture, as an ONNX file (a path from the project folder)
     mean: tuple[float, ...] | None = None  # the normalisation that teacher was trained with, if stated
     std: tuple[float, ...] | None = None
 
@@ -76,6 +77,10 @@ class TaskSpec:
             bounds.append(position)
         return bounds[:-1]
 
+    @property
+    def onnx_teachers(self) -> list[str]:
+        return [t.name for t in self.teachers if t.onnx]
+
     def owner_matrix(self):
         """experts x classes, 1 where teacher i was trained on class c (for routing agreement)."""
         return [[1 if cid in t.class_ids else 0 for cid in self.class_ids] for t in self.teachers]
@@ -107,7 +112,7 @@ def _normalisation(source, where: str, raw) -> tuple[tuple[float, ...], tuple[fl
 
 
 TASK_KEYS = {"name", "image_size", "classes", "teachers", "data_format", "released_checkpoints", "source", "images"}
-TEACHER_KEYS = {"name", "classes", "train", "test", "shipped_checkpoint", "checkpoint", "normalization"}
+TEACHER_KEYS = {"name", "classes", "train", "test", "shipped_checkpoint", "checkpoint", "onnx", "normalization"}
 
 
 def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
@@ -161,10 +166,15 @@ def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
         if missing:
             _fail(source, f"{where}: class ids {missing} are not in 'classes'")
         mean, std = _normalisation(source, where, t.get("normalization"))
+        if t.get("onnx") is not None and t.get("checkpoint") is not None:
+            _fail(source, f"{where}: give 'checkpoint' (a .pth of the course CNN) or 'onnx' (any classifier), not both")
+        if t.get("onnx") is not None and not str(t["onnx"]).lower().endswith(".onnx"):
+            _fail(source, f"{where}: onnx: '{t['onnx']}' must name an .onnx file")
         teachers.append(TeacherSpec(
             name=tname, class_ids=ids, train_file=str(t.get("train", f"{tname}/train.pth")),
             test_file=str(t.get("test", f"{tname}/test.pth")), shipped_checkpoint=t.get("shipped_checkpoint"),
-            checkpoint=t.get("checkpoint"), mean=mean, std=std))
+            checkpoint=t.get("checkpoint"), onnx=str(t["onnx"]) if t.get("onnx") is not None else None,
+            mean=mean, std=std))
     if len(teachers) < 2:
         _fail(source, "a task needs at least two teachers")
     if _duplicates([t.name for t in teachers]):
@@ -188,6 +198,15 @@ def parse_task(raw: dict, source: str = "<task>") -> TaskSpec:
         teachers=tuple(teachers), data_format=fmt, released_checkpoints=raw.get("released_checkpoints"),
         source=kind, images=str(raw["images"]) if raw.get("images") else None,
     )
+
+
+def require_distillation(spec: TaskSpec, method: str, origin: str = "params.yaml") -> None:
+    """The rule for ONNX teachers: they have no weights to merge, so only distillation passes on what
+    they know. ``moe`` would train their experts from nothing, with no teacher behind them."""
+    if spec.onnx_teachers and method == "moe":
+        raise MoEError(f"{origin}: method: moe cannot learn from task {spec.name}'s ONNX teacher "
+                       f"'{spec.onnx_teachers[0]}' (an ONNX teacher has no weights to merge, only answers): "
+                       "use method: distill")
 
 
 def load_task(path: str | Path) -> TaskSpec:

@@ -52,7 +52,7 @@ def teacher_baselines(spec: TaskSpec, teacher_files, images: torch.Tensor, label
     logits = []
     for t, f in zip(spec.teachers, teacher_files):
         meta = read_metadata(f)
-        teacher = load_teacher(f, len(t.class_ids)).to(pick_device())
+        teacher = load_teacher(f, len(t.class_ids), spec.image_size).to(pick_device())
         logits.append(predict(teacher, images, meta["mean"], meta["std"])[0])
     oracle = oracle_predictions(spec, logits, labels)
     return {"ensemble": round(100.0 * accuracy(ensemble_scores(spec, logits), labels), 2),

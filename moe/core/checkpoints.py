@@ -14,6 +14,8 @@ from ..base.errors import MoEError
 from ..base.formats import check_state_dict, read_state_dict, safe_load, save_torch
 from ..base.tasks import TaskSpec
 from .models import ORIGINAL_GATE_TEMPERATURE, MoEModel, TeacherCNN, reference_shapes
+from .onnx_teachers import OnnxTeacher, is_onnx, load_onnx_teacher, onnx_metadata
+from .runtime import pick_device
 
 
 def save_model(path: str | Path, model, mean, std, class_ids, class_names, **extra) -> None:
@@ -25,6 +27,8 @@ def save_model(path: str | Path, model, mean, std, class_ids, class_names, **ext
 
 
 def read_metadata(path: str | Path) -> dict:
+    if is_onnx(path):
+        return onnx_metadata(path)
     obj = safe_load(path)
     return {k: v for k, v in obj.items() if k != "model_state_dict"} if isinstance(obj, dict) and "model_state_dict" in obj else {}
 
@@ -34,7 +38,10 @@ def written_by_this_project(metadata: dict) -> bool:
     return "mean" in metadata and "std" in metadata
 
 
-def load_teacher(path: str | Path, num_classes: int) -> TeacherCNN:
+def load_teacher(path: str | Path, num_classes: int, image_size: int | None = None) -> TeacherCNN | OnnxTeacher:
+    """A course-CNN teacher from a .pth, or any classifier from an .onnx (``moe.core.onnx_teachers``)."""
+    if is_onnx(path):
+        return load_onnx_teacher(path, num_classes, image_size, pick_device())
     state = read_state_dict(path)
     model = TeacherCNN(num_classes)
     check_state_dict(path, state, reference_shapes(model), f"{num_classes}-class teacher")

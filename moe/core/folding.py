@@ -34,7 +34,10 @@ def _fold_pair(owner: nn.Module, layer_name: str, norm_name: str) -> bool:
 
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     """An eval-mode copy of ``model`` with every BatchNorm that directly follows a convolution or a
-    linear layer folded into it; returns the copy and how many were folded."""
+    linear layer folded into it; returns the copy and how many were folded. A model with no BatchNorm
+    (an ONNX teacher, ``moe.core.onnx_teachers``) is returned itself, in eval mode: nothing to fold."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model.eval(), 0
     folded = copy.deepcopy(model).eval()
     count = 0
     for module in list(folded.modules()):

@@ -8,6 +8,10 @@ so that the merged model predicts like its teachers from its first step.
 
 Averaged convolution weights shift every activation downstream, so the running means of the mean
 are not the means of the new activations: ``recalibrate_batchnorm`` re-estimates them on training data.
+
+A teacher given as an ONNX file has no weights to take: the backbone is the mean of the course-CNN
+teachers', its expert and the classifier rows of classes only it holds start fresh, and with no
+course-CNN teacher at all the whole model does (it then learns by distillation alone).
 """
 
 from __future__ import annotations
@@ -42,38 +46,49 @@ EXPERT_KEYS = {"conv3.0.depthwise.weight": "0.weight", "conv3.0.pointwise.weight
                "conv3.0.bn.num_batches_tracked": "2.num_batches_tracked"}
 
 
-def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight C x 768, bias C) built from the teachers' heads, averaged where classes are shared."""
-    weight = torch.zeros(spec.num_classes, FEATURES + GATE_HIDDEN)
-    bias = torch.zeros(spec.num_classes)
+def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN | None],
+                          weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight C x 768, bias C) built from the teachers' heads, averaged where classes are shared; the
+    rows of classes no head holds (only a teacher without weights, None) keep ``weight`` and ``bias``."""
+    weight, bias = weight.clone(), bias.clone()
+    rows = torch.zeros(spec.num_classes, FEATURES + GATE_HIDDEN)
+    sums = torch.zeros(spec.num_classes)
     count = torch.zeros(spec.num_classes)
     for t_spec, teacher in zip(spec.teachers, teachers):
+        if teacher is None:
+            continue
         head = teacher.head
         for local, cid in enumerate(t_spec.local_order):
             c = spec.class_index(cid)
-            weight[c, :FEATURES] += head.weight.detach()[local]
-            bias[c] += head.bias.detach()[local]
+            rows[c, :FEATURES] += head.weight.detach()[local]
+            sums[c] += head.bias.detach()[local]
             count[c] += 1
-    return weight / count[:, None], bias / count
+    held = count > 0
+    weight[held], bias[held] = rows[held] / count[held, None], sums[held] / count[held]
+    return weight, bias
 
 
 @torch.no_grad()
-def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN], gate_noise_std: float = 0.1,
+def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN | None], gate_noise_std: float = 0.1,
                    classifier_from_teachers: bool = True) -> MoEModel:
+    """``None`` in ``teachers``: a teacher without weights (ONNX); its expert keeps its fresh weights,
+    and the backbone is the mean of the others'."""
     if len(teachers) != spec.num_experts:
         raise MoEError(f"task {spec.name}: got {len(teachers)} teachers for {spec.num_experts} experts "
                        "(one expert per teacher in the task spec)")
     model = MoEModel(spec.num_classes, len(teachers), gate_noise_std)
     target = model.state_dict()
-    states = [t.state_dict() for t in teachers]
-    for t_key, m_key in backbone_key_map(states[0]).items():
-        stacked = torch.stack([s[t_key].double() for s in states])
+    states = [t.state_dict() if t is not None else None for t in teachers]
+    given = [s for s in states if s is not None]
+    for t_key, m_key in (backbone_key_map(given[0]).items() if given else ()):
+        stacked = torch.stack([s[t_key].double() for s in given])
         target[m_key] = stacked.mean(0).to(target[m_key].dtype)  # integer counters: mean rounded down
     for i, s in enumerate(states):
-        for t_key, e_key in EXPERT_KEYS.items():
+        for t_key, e_key in (EXPERT_KEYS.items() if s is not None else ()):
             target[f"experts.{i}.{e_key}"] = s[t_key].clone()
     if classifier_from_teachers:
-        target["classifier.weight"], target["classifier.bias"] = classifier_from_heads(spec, teachers)
+        target["classifier.weight"], target["classifier.bias"] = classifier_from_heads(
+            spec, teachers, target["classifier.weight"], target["classifier.bias"])
     model.load_state_dict(target)
     return model
 
@@ -144,11 +159,12 @@ def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
     return data.train.images[torch.randperm(len(data.train), generator=g)[:count]]
 
 
-def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], normalisations: list[tuple], data: TaskData,
+def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], normalisations: list[tuple], data: TaskData,
                         settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
     """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged, the
     backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
     classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
+    ``teachers``: None where a teacher has no weights to merge (ONNX).
     ``normalisations``: each teacher's (mean, std), the inputs it saw in training."""
     report, clock = MergeReport(), time.perf_counter()
     device = pick_device()
@@ -158,11 +174,14 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN], normalisatio
         report.seconds[step] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
 
-    if settings.alignment == "permute":
+    teachers = list(teachers)  # None: a teacher without weights to merge (ONNX)
+    cnn = [i for i, t in enumerate(teachers) if t is not None]
+    if settings.alignment == "permute" and len(cnn) >= 2:
         images = alignment_subset(data, settings.alignment_images, settings.seed)
-        found = alignment.align_teachers([t.to(device) for t in teachers], images, normalisations,
-                                         settings.alignment_rounds)
-        teachers = [alignment.permute_teacher(t, perms).cpu() for t, perms in zip(teachers, found.perms)]
+        found = alignment.align_teachers([teachers[i].to(device) for i in cnn], images,
+                                         [normalisations[i] for i in cnn], settings.alignment_rounds)
+        for i, perms in zip(cnn, found.perms):
+            teachers[i] = alignment.permute_teacher(teachers[i], perms).cpu()
         report.alignment_images = len(images)
         report.correlation_before, report.correlation_after = found.correlation_before, found.correlation_after
         lap("alignment")

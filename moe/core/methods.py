@@ -1,7 +1,8 @@
 """How each method makes and trains an MoE, in one place (``method`` in params.yaml).
 
     moe      the teachers merged (``moe.merge``), then trained with the original's three losses
-    distill  the same start, plus learning from the frozen teachers' soft predictions
+    distill  the same start, plus learning from the frozen teachers' soft predictions (the only
+             method that learns from ONNX teachers, which have no weights to merge)
     scratch  the same architecture and losses from random weights: what the teachers are worth
 
 The merge stage calls ``initial_model``; the train stage and every comparison variant call
@@ -17,11 +18,12 @@ import torch
 
 from ..base.data import TaskData
 from ..base.params import METHODS, settings_from
-from ..base.tasks import TaskSpec
+from ..base.tasks import TaskSpec, require_distillation
 from .checkpoints import load_teacher, read_metadata
 from .folding import fold_batchnorm
 from .merge import MergeReport, MergeSettings, merge_and_calibrate
 from .models import MoEModel
+from .onnx_teachers import OnnxTeacher, is_onnx, on_onnx_runtime, resolve_teacher_runtime
 from .objectives import DistillObjective, MoEObjective
 from .runtime import seed_everything
 from .training import TrainConfig, TrainResult, fit
@@ -49,7 +51,9 @@ def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: 
     """The model ``method`` starts training from, with what its making did."""
     if method == "scratch":
         return random_moe(spec, settings.seed, settings.gate_noise_std), MergeReport()
-    teachers = [load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
+    require_distillation(spec, method, "method")
+    # an ONNX teacher has no weights to merge (None): its expert starts fresh (``moe.core.merge``)
+    teachers = [None if is_onnx(f) else load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
     return merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
 
 
@@ -60,10 +64,13 @@ def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path
         return settings_from(MoEObjective, p)
     from .teachers import load_task_teachers
 
+    objective = settings_from(DistillObjective, p)
     teachers, index, renormalise = load_task_teachers(spec, teacher_files, mean, std)
-    # frozen teachers run in eval mode: their BatchNorms fold into the convolutions (``moe.folding``)
-    folded = [fold_batchnorm(t.to(device))[0] for t in teachers]
-    return settings_from(DistillObjective, p).attach(folded, [i.to(device) for i in index], renormalise)
+    if resolve_teacher_runtime(objective.kd_teacher_runtime, device) == "onnxruntime":
+        frozen = [t if isinstance(t, OnnxTeacher) else on_onnx_runtime(t, spec.image_size, device) for t in teachers]
+    else:  # frozen teachers run in eval mode: their BatchNorms fold into the convolutions (``moe.folding``)
+        frozen = [fold_batchnorm(t.to(device))[0] for t in teachers]
+    return objective.attach(frozen, [i.to(device) for i in index], renormalise)
 
 
 def state_digest(model: MoEModel) -> str:
@@ -81,6 +88,7 @@ def train_moe(method: str, p: dict, spec: TaskSpec, model: MoEModel, data: TaskD
     """Train ``model`` (on its device) as ``method`` does, with the loop's and the objective's settings from
     ``p``. A merged start is itself a candidate for selection (epoch 0). A resumable ``checkpoint`` is resumed only when it was written for the same method, settings,
     data split and starting weights (``state_digest``); otherwise the run starts fresh."""
+    require_distillation(spec, method, "method")
     device = next(model.parameters()).device
     objective = objective_for(method, p, spec, teacher_files, data.mean, data.std, device)
     cfg = settings_from(TrainConfig, p, precision=precision)

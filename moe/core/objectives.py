@@ -114,6 +114,7 @@ class DistillObjective(MoEObjective):
     """
     kd_weight: float = default_of("kd_weight")
     kd_temperature: float = default_of("kd_temperature")
+    kd_teacher_runtime: str = default_of("kd_teacher_runtime")
 
     def attach(self, teachers, teacher_classes, renormalise) -> "DistillObjective":
         """``teachers``: modules on the training device; ``teacher_classes``: index tensors into the

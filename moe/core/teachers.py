@@ -16,6 +16,7 @@ from ..base.tasks import TaskSpec
 from .checkpoints import load_teacher, read_metadata
 from .inference import accuracy, predict
 from .models import TeacherCNN
+from .onnx_teachers import OnnxTeacher
 from .objectives import CrossEntropy
 from .runtime import seed_everything
 from .training import TrainConfig, fit
@@ -38,7 +39,7 @@ class TeacherSettings:
 
 @dataclass
 class Teacher:
-    model: TeacherCNN
+    model: TeacherCNN | OnnxTeacher
     accuracy: float  # percent, on the test images of its own classes
     test_images: int
     origin: str  # "trained", or the checkpoint's path
@@ -46,11 +47,16 @@ class Teacher:
     std: list
 
 
-def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN, str, list | None, list | None] | None:
-    """The user's checkpoint (which must exist) or the source's shipped one, checked; None: train one."""
+def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN | OnnxTeacher, str, list | None, list | None] | None:
+    """The user's checkpoint or ONNX file (which must exist) or the source's shipped one, checked;
+    None: train one."""
     t = spec.teachers[i]
     where = f"task {spec.name}, teacher '{t.name}'"
-    if t.checkpoint:
+    if t.onnx:
+        path = Path(t.onnx)
+        if not path.is_file():
+            raise MoEError(f"{path}: ONNX file of {where} not found (fix 'onnx:' in the task spec)")
+    elif t.checkpoint:
         path = Path(t.checkpoint)
         if not path.is_file():
             raise MoEError(f"{path}: checkpoint of {where} not found (fix 'checkpoint:' in the task spec, or remove it "
@@ -59,13 +65,17 @@ def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN,
         path = data_root / t.shipped_checkpoint
     else:
         return None
-    model = load_teacher(path, len(t.class_ids))
+    model = load_teacher(path, len(t.class_ids), spec.image_size)
     meta = read_metadata(path)
     stored = meta.get("class_ids")
     if stored and tuple(stored) != t.local_order:
         raise MoEError(f"{path}: was trained on class ids {list(stored)}, but {where} lists {list(t.local_order)} "
                        "(its head would answer for the wrong classes)")
     mean, std = (list(t.mean), list(t.std)) if t.mean else (meta.get("mean"), meta.get("std"))
+    if isinstance(model, OnnxTeacher) and not (mean and std):
+        raise MoEError(f"{path}: states no input normalisation, and {where} gives none: add 'normalization: "
+                       "{mean: [r, g, b], std: [r, g, b]}' to the teacher in the task spec (for inputs in [0, 1]: "
+                       "mean 0, std 1)")
     return model, str(path), mean, std
 
 
@@ -80,6 +90,11 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
     root = Path(data_root)
     merged = prepare_task_data(spec, root, s.val_fraction, s.seed, s.max_train_per_class)
     given = [_given_teacher(spec, i, root) for i in range(spec.num_experts)]
+    for found in given:
+        model = found[0] if found else None
+        if isinstance(model, OnnxTeacher) and model.input_size and model.input_size != (spec.image_size,) * 2:
+            say(f"warning: {model.path} takes {model.input_size[0]}x{model.input_size[1]} images; task {spec.name}'s "
+                f"{spec.image_size}x{spec.image_size} images are resized for it (bilinear, whole image)")
     teachers = []
     for i, t in enumerate(spec.teachers):
         train_set, val_set, test_set = prepare_teacher_data(spec, root, i, s.val_fraction, s.seed,
@@ -109,7 +124,7 @@ def load_task_teachers(spec: TaskSpec, files, mean, std):
 
     models, renormalise = [], []
     for t, f in zip(spec.teachers, files):
-        models.append(load_teacher(f, len(t.class_ids)))
+        models.append(load_teacher(f, len(t.class_ids), spec.image_size))
         meta = read_metadata(f)
         t_mean, t_std = meta.get("mean", mean), meta.get("std", std)
         if list(t_mean) == list(mean) and list(t_std) == list(std):

@@ -12,8 +12,9 @@ from ..base.tasks import parse_task
 
 
 def task_from_image_folder(name: str, images: str | Path, teachers: dict[str, list[str]], image_size: int,
-                           checkpoints: dict[str, str] | None = None) -> dict:
-    """The spec as a mapping (checked by ``parse_task``): class ids 0..n-1 in sorted folder-name order."""
+                           checkpoints: dict[str, str] | None = None, onnx: dict[str, str] | None = None) -> dict:
+    """The spec as a mapping (checked by ``parse_task``): class ids 0..n-1 in sorted folder-name order.
+    ``checkpoints`` and ``onnx``: teacher name -> its file (a course-CNN .pth, or any classifier as ONNX)."""
     if not NAME_PATTERN.match(name):
         raise MoEError(f"task name '{name}' must be letters, digits, '_' or '-'")
     train = Path(images) / "train"
@@ -30,19 +31,22 @@ def task_from_image_folder(name: str, images: str | Path, teachers: dict[str, li
         if unknown:
             raise MoEError(f"teacher '{teacher}': no class folder '{unknown[0]}' in {train} (there are: {', '.join(names)})")
         entry = {"name": teacher, "classes": [ids[c] for c in classes]}
-        if checkpoints and teacher in checkpoints:
-            entry["checkpoint"] = checkpoints[teacher]
+        for key, files in (("checkpoint", checkpoints or {}), ("onnx", onnx or {})):
+            if teacher in files:
+                entry[key] = files[teacher]
         spec["teachers"].append(entry)
-    unknown = set(checkpoints or {}) - set(teachers)
-    if unknown:
-        raise MoEError(f"--checkpoint names teacher '{sorted(unknown)[0]}', which is not among the teachers")
+    for option, files in (("--checkpoint", checkpoints or {}), ("--onnx", onnx or {})):
+        unknown = set(files) - set(teachers)
+        if unknown:
+            raise MoEError(f"{option} names teacher '{sorted(unknown)[0]}', which is not among the teachers")
     parse_task(spec, f"task {name}")
     return spec
 
 
 def spec_yaml(spec: dict) -> str:
     head = (f"# Task {spec['name']}: written by `moe new-task`; edit freely (`moe check` validates it).\n"
-            "# A teacher given as a checkpoint may state the normalisation it was trained with:\n"
+            "# A teacher given as a checkpoint or an ONNX file may state the normalisation it was trained with\n"
+            "# (an ONNX file may state it in its metadata instead):\n"
             "#   normalization: {mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}\n")
     return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=110)
 

@@ -61,11 +61,9 @@ class Paths:
         self.runs = Path("runs") / task  # one record per comparison variant
         self.report = Path("reports") / f"{task}.md"
 
-    def teacher(self, index: int) -> Path:
-        return self.teachers / f"teacher_{index + 1}.pth"
-
     def teacher_files(self, spec: TaskSpec) -> list[Path]:
-        return [self.teacher(i) for i in range(spec.num_experts)]
+        """pretrain's copy of each teacher: a course-CNN .pth, or an ONNX teacher's .onnx."""
+        return [self.teachers / f"teacher_{i + 1}.{'onnx' if t.onnx else 'pth'}" for i, t in enumerate(spec.teachers)]
 
     def run(self, variant: str) -> Path:
         """The record of one comparison variant (comparison/dvc.yaml)."""

@@ -1,9 +1,11 @@
 """The merge's measurements on a task: the merged model before training for every merge choice, then
-moe against scratch epoch by epoch (validation, test and routing after each). One JSON line per run.
+moe against scratch epoch by epoch (validation, test and routing after each, and the seconds of merge
+and training until then, the test passes not counted). One JSON line per run.
 
     moe fetch --task A                     # with source: archive in params.yaml (real Task A)
     python scripts/merge_table.py --task A --teachers tests/fixtures/task_a_teachers merge > merge.jsonl
     python scripts/merge_table.py --task A --teachers tests/fixtures/task_a_teachers --epochs 2 train > train.jsonl
+    python scripts/merge_table.py --task B --teachers models/B/teachers baselines   # ensemble and oracle only
 
 The calls are the pipeline's own (``initial_model`` is the merge stage's, ``train_moe`` the train
 stage's); only the per-epoch test figures are extra, and the test set chooses nothing.
@@ -17,6 +19,7 @@ from pathlib import Path
 from moe.base.data import load_task_split, prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
+from moe.core.baselines import teacher_baselines
 from moe.core.inference import accuracy, predict
 from moe.core.merge import MergeSettings
 from moe.core.methods import initial_model, train_moe
@@ -29,7 +32,7 @@ MERGE_CHOICES = [("none", "fresh", 0), ("none", "fitted", 0), ("none", "fitted",
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["merge", "train"])
+    parser.add_argument("what", choices=["baselines", "merge", "train"])
     parser.add_argument("--task", default="A")
     parser.add_argument("--teachers", type=Path, required=True, help="folder of teacher_<i>.pth")
     parser.add_argument("--epochs", type=int, default=2)
@@ -55,6 +58,10 @@ def main():
     def emit(record):
         print(json.dumps({**record, "load": open("/proc/loadavg").read().split()[:3]}), flush=True)
 
+    if args.what in ("baselines", "merge"):
+        emit({"teacher ensemble / oracle": teacher_baselines(spec, files, test.images, test.labels)})
+    if args.what == "baselines":
+        return
     if args.what == "merge":
         for alignment, router, steps in MERGE_CHOICES:
             q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps}
@@ -65,13 +72,22 @@ def main():
                   "correlation_before": report.correlation_before, "correlation_after": report.correlation_after})
         return
     for method in args.methods.split(","):
-        started = time.perf_counter()
+        started, aside = time.perf_counter(), 0.0  # aside: seconds of the test figures, not the method's
+
+        def measured(m):
+            nonlocal aside
+            elapsed = time.perf_counter() - started - aside
+            taken = time.perf_counter()
+            result = {**figures(m), "seconds": round(elapsed, 1)}  # merge and training until now, figures aside
+            aside += time.perf_counter() - taken
+            return result
+
         model, _ = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
         model.to(device)
-        merged, epochs = figures(model), []
+        merged, epochs = measured(model), []
         result = train_moe(method, p, spec, model, data, files, resolve_precision(p["precision"], device),
                            on_epoch=lambda record, m: epochs.append(
-                               {"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **figures(m)}))
+                               {"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)}))
         emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "start": merged, "per_epoch": epochs,
               "best_epoch": result.best_epoch, "selected": figures(model),
               "train_seconds": round(result.clock[-1]["seconds"], 1), "wall_seconds": round(time.perf_counter() - started, 1)})

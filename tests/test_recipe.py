@@ -142,7 +142,8 @@ def test_distillation_teachers_run_folded_with_the_same_logits():
         assert torch.allclose(folded(x), original.eval()(x), atol=1e-5)
 
 
-def test_the_shipped_real_data_schedule_is_valid_parameters():
+@pytest.mark.parametrize("name, moe_epochs", [("real_data.args", 16), ("real_data_long.args", 32)])
+def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs):
     import shlex
 
     import yaml
@@ -151,10 +152,10 @@ def test_the_shipped_real_data_schedule_is_valid_parameters():
 
     from .conftest import ROOT
 
-    lines = [line for line in (ROOT / "schedules" / "real_data.args").read_text().splitlines() if not line.startswith("#")]
+    lines = [line for line in (ROOT / "schedules" / name).read_text().splitlines() if not line.startswith("#")]
     words = shlex.split(" ".join(lines))
     assert words[::2] == ["-S"] * (len(words) // 2)
     changes = dict(w.split("=", 1) for w in words[1::2])
     p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
     assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
-    assert p["num_epochs"] == 16 and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
+    assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1

@@ -165,7 +165,8 @@ def test_trained_model_scores_its_recorded_validation_accuracy(tmp_path, monkeyp
     params.update({"demo": {"train_per_class": 8, "test_per_class": 2}, "teacher": {**params["teacher"], "epochs": 1, "lr": 0.001, "batch_size": 8},
                    "num_epochs": 4, "patience": 10, "batch_size": 8, "bn_recalibration_batches": 1,
                    "expert_analysis_interval": 10, "initial_temperature": 3.0, "final_temperature": 0.4,
-                   "method": "scratch"})  # a random start: an epoch is selected (a merged start may be kept, as epoch 0)
+                   "method": "scratch",  # a random start: an epoch is selected (a merged start may be kept, as epoch 0)
+                   "precision": "fp32"})  # training validates at its own precision; evaluate computes in fp32
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     task = str(ROOT / "tasks" / "A.yaml")

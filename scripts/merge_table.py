@@ -88,7 +88,7 @@ def main():
         result = train_moe(method, p, spec, model, data, files, resolve_precision(p["precision"], device),
                            on_epoch=lambda record, m: epochs.append(
                                {"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)}))
-        emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "start": merged, "per_epoch": epochs,
+        emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "changes": changes, "start": merged, "per_epoch": epochs,
               "best_epoch": result.best_epoch, "selected": figures(model),
               "train_seconds": round(result.clock[-1]["seconds"], 1), "wall_seconds": round(time.perf_counter() - started, 1)})
 

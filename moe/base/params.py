@@ -21,6 +21,7 @@ from .errors import MoEError
 SOURCES = ("demo", "archive", "cas771", "cifar100", "image_folder")  # where a task's data comes from (moe.sources)
 PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
 TEACHER_RUNTIMES = ("auto", "torch", "onnxruntime")  # what runs distill's frozen teachers (moe.core.onnx_teachers)
+KD_TARGETS = ("crops", "images")  # what distill's teachers predict on: each training crop, or each image once (moe.core.objectives)
 METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
 ALIGNMENTS = ("none", "permute")  # how the teachers' channels are matched before averaging (moe.alignment)
 ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
@@ -142,6 +143,9 @@ SCHEMA: dict[str, Param] = {
     "kd_teacher_runtime": Param.choice("auto", "method distill: what runs the frozen course-CNN teachers on each "
                                        "batch; auto: ONNX Runtime on a CPU (the same answers, sooner), torch on a GPU",
                                        TEACHER_RUNTIMES),
+    "kd_targets": Param.choice("crops", "method distill: crops: the teachers run on every augmented batch; images: "
+                               "once before training, on each training image and its mirror image, and each crop "
+                               "learns from its image's predictions (the teachers' cost paid once)", KD_TARGETS),
     # where training runs
     "processes": Param(int, 1, "processes that train and pretrain run in on this machine (torchrun; gloo on CPU, "
                        "NCCL on GPUs, one GPU each); 1 = one plain process", lambda v: v >= 1, ">= 1"),
@@ -156,7 +160,7 @@ SCHEMA: dict[str, Param] = {
 
 # what a comparison variant may change: how the model is made and trained, never the data or the task
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
-VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "bn_recalibration_batches", "classifier_from_teachers",
+VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "kd_targets", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
                 "label_smoothing", "ema_decay", "tta_flip", "patience", "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",

@@ -4,7 +4,9 @@ The training loop (``moe.training.fit``) never asks what model it holds; an obje
 way of training (distillation, a baseline) is one more class here, not a branch in the loop.
 
 An objective's ``step`` returns the loss to minimise, the logits (for accuracy) and the named loss
-terms the loop averages over the epoch and logs as ``<name>_loss``.
+terms the loop averages over the epoch and logs as ``<name>_loss``. ``where`` tells it which training
+images the batch's crops came from (their indices, and which crops were mirrored), for targets kept
+per image.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..base.data import normalize
 from ..base.params import default_of
 from .losses import distillation_loss, moe_loss
 from .routing import gate_contribution
@@ -36,7 +39,7 @@ class CrossEntropy:
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
         pass
 
-    def step(self, model, x, y) -> Step:
+    def step(self, model, x, y, where=None) -> Step:
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         return Step(loss, logits, {})
@@ -73,7 +76,7 @@ class MoEObjective:
         self.usage = torch.zeros(model.num_experts)
         self.entropy, self.seen = 0.0, 0
 
-    def step(self, model, x, y) -> Step:
+    def step(self, model, x, y, where=None) -> Step:
         logits, gates = model(x)
         terms = moe_loss(logits, y, gates, self.diversity_weight, self.balance_weight, self.label_smoothing)
         g = gates.detach().float().cpu()
@@ -109,26 +112,49 @@ class DistillObjective(MoEObjective):
     """The MoE's objective plus learning from the frozen teachers' soft predictions
     (``losses.distillation_loss``); with ``kd_weight`` 0 it is the MoE objective exactly.
 
-    The teachers run in eval mode on the same augmented batch as the student, each on inputs
-    normalised as it was trained (``attach``).
+    ``kd_targets``: ``crops``: the teachers run in eval mode on every augmented batch, as the student
+    sees it, each on inputs normalised as it was trained (``attach``); ``images``: they run once,
+    before training, on each training image and its mirror image (``cache_targets``), and a crop
+    learns from its image's predictions: a teacher pass per image instead of one per image and epoch.
     """
     kd_weight: float = default_of("kd_weight")
     kd_temperature: float = default_of("kd_temperature")
     kd_teacher_runtime: str = default_of("kd_teacher_runtime")
+    kd_targets: str = default_of("kd_targets")
 
     def attach(self, teachers, teacher_classes, renormalise) -> "DistillObjective":
         """``teachers``: modules on the training device; ``teacher_classes``: index tensors into the
         student's outputs; ``renormalise``: per teacher, a function from the student's input to its."""
         self.teachers, self.teacher_classes, self.renormalise = list(teachers), list(teacher_classes), list(renormalise)
+        self.cached = None
         for t in self.teachers:
             t.eval().requires_grad_(False)
         return self
 
-    def step(self, model, x, y) -> Step:
+    @torch.no_grad()
+    def cache_targets(self, images: torch.Tensor, mean, std, batch_size: int = 256) -> None:
+        """Every teacher's logits for each uint8 training image, plain and mirrored: per teacher a
+        (2, images, its classes) tensor on the images' device, in fp32."""
+        out = [torch.empty(2, len(images), len(c), device=images.device) for c in self.teacher_classes]
+        for start in range(0, len(images), batch_size):
+            x = normalize(images[start:start + batch_size], mean, std)
+            for mirrored, view in enumerate((x, x.flip(3))):
+                for cached, t, f in zip(out, self.teachers, self.renormalise):
+                    cached[mirrored, start:start + len(x)] = t(f(view)).float()
+        self.cached = out
+
+    def teacher_logits(self, x, where) -> list[torch.Tensor]:
+        if self.kd_targets == "images":
+            if self.cached is None:
+                raise RuntimeError("kd_targets 'images': cache_targets must run before training")
+            indices, mirrored = where
+            return [c[mirrored.long().to(c.device), indices.to(c.device)] for c in self.cached]
+        with torch.no_grad():
+            return [t(f(x)) for t, f in zip(self.teachers, self.renormalise)]
+
+    def step(self, model, x, y, where=None) -> Step:
         step = super().step(model, x, y)
         if self.kd_weight == 0:
             return step
-        with torch.no_grad():
-            teacher_logits = [t(f(x)) for t, f in zip(self.teachers, self.renormalise)]
-        kd = distillation_loss(step.logits, teacher_logits, self.teacher_classes, self.kd_temperature)
+        kd = distillation_loss(step.logits, self.teacher_logits(x, where), self.teacher_classes, self.kd_temperature)
         return Step(step.loss + self.kd_weight * kd, step.logits, {**step.terms, "distillation": kd})

@@ -218,13 +218,13 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
             # every rank draws the whole global batch's crops (same generator state), then makes its own part
-            draws = crop_flip_draws(len(idx), loader_rng)
+            dy, dx, mirrored = (distributed.shard(d) for d in crop_flip_draws(len(idx), loader_rng))
             mine = distributed.shard(idx.to(device))
-            x = crop_and_flip(images[mine], *(distributed.shard(d) for d in draws))
+            x = crop_and_flip(images[mine], dy, dx, mirrored)
             x = normalize(x, mean, std).contiguous(memory_format=layout)
             y = labels[mine]
             with autocast(device, cfg.precision):
-                step = objective.step(train_model, x, y)
+                step = objective.step(train_model, x, y, where=(mine, mirrored))
             _check_finite(epoch, {"total": step.loss, **step.terms},
                           checkpoint if checkpoint and checkpoint.exists() else None)
             optimizer.zero_grad(set_to_none=True)

@@ -12,7 +12,6 @@ The merge stage calls ``initial_model``; the train stage and every comparison va
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import torch
@@ -59,9 +58,9 @@ def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: 
 
 
 def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path], mean, std,
-                  device, train_images: torch.Tensor | None = None, say=lambda s: None) -> MoEObjective:
+                  device, train_images: torch.Tensor | None = None) -> MoEObjective:
     """The objective ``method`` trains with, its settings from ``p``; distill loads the frozen teachers
-    (and, with ``kd_targets: images``, has them predict once on ``train_images``)."""
+    (with ``kd_targets: images``, to predict once on ``train_images``)."""
     if method != "distill":
         return settings_from(MoEObjective, p)
     from .teachers import load_task_teachers
@@ -72,15 +71,8 @@ def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path
         frozen = [t if isinstance(t, OnnxTeacher) else on_onnx_runtime(t, spec.image_size, device) for t in teachers]
     else:  # frozen teachers run in eval mode: their BatchNorms fold into the convolutions (``moe.folding``)
         frozen = [fold_batchnorm(t.to(device))[0] for t in teachers]
-    objective.attach(frozen, [i.to(device) for i in index], renormalise)
-    if objective.kd_targets == "images":
-        if train_images is None:
-            raise ValueError("kd_targets 'images' needs the training images")
-        started = time.perf_counter()
-        objective.cache_targets(train_images.to(device), mean, std)
-        say(f"distill: the teachers predicted once on {len(train_images):,} training images and their mirror "
-            f"images ({time.perf_counter() - started:.1f} s)")
-    return objective
+    return objective.attach(frozen, [i.to(device) for i in index], renormalise,
+                            None if train_images is None else train_images.to(device), mean, std)
 
 
 def state_digest(model: MoEModel) -> str:
@@ -100,7 +92,7 @@ def train_moe(method: str, p: dict, spec: TaskSpec, model: MoEModel, data: TaskD
     data split and starting weights (``state_digest``); otherwise the run starts fresh."""
     require_distillation(spec, method, "method")
     device = next(model.parameters()).device
-    objective = objective_for(method, p, spec, teacher_files, data.mean, data.std, device, data.train.images, say)
+    objective = objective_for(method, p, spec, teacher_files, data.mean, data.std, device, data.train.images)
     cfg = settings_from(TrainConfig, p, precision=precision)
     start = {"task": spec.name, "method": method, "val_fraction": p["val_fraction"],
              "max_train_per_class": p["max_train_per_class"], "gate_noise_std": p["gate_noise_std"],

@@ -113,23 +113,33 @@ class DistillObjective(MoEObjective):
     (``losses.distillation_loss``); with ``kd_weight`` 0 it is the MoE objective exactly.
 
     ``kd_targets``: ``crops``: the teachers run in eval mode on every augmented batch, as the student
-    sees it, each on inputs normalised as it was trained (``attach``); ``images``: they run once,
-    before training, on each training image and its mirror image (``cache_targets``), and a crop
-    learns from its image's predictions: a teacher pass per image instead of one per image and epoch.
+    sees it, each on inputs normalised as it was trained (``attach``); ``images``: they run once, at
+    the start of the first epoch (so its seconds count them), on each training image and its mirror
+    image (``cache_targets``), and a crop learns from its image's predictions: a teacher pass per
+    image instead of one per image and epoch.
     """
     kd_weight: float = default_of("kd_weight")
     kd_temperature: float = default_of("kd_temperature")
     kd_teacher_runtime: str = default_of("kd_teacher_runtime")
     kd_targets: str = default_of("kd_targets")
 
-    def attach(self, teachers, teacher_classes, renormalise) -> "DistillObjective":
+    def attach(self, teachers, teacher_classes, renormalise, train_images=None, mean=None,
+               std=None) -> "DistillObjective":
         """``teachers``: modules on the training device; ``teacher_classes``: index tensors into the
-        student's outputs; ``renormalise``: per teacher, a function from the student's input to its."""
+        student's outputs; ``renormalise``: per teacher, a function from the student's input to its;
+        ``train_images`` (uint8, on the device), ``mean``, ``std``: what ``kd_targets: images`` predicts on."""
         self.teachers, self.teacher_classes, self.renormalise = list(teachers), list(teacher_classes), list(renormalise)
-        self.cached = None
+        self.train_images, self.mean, self.std, self.cached = train_images, mean, std, None
+        if self.kd_targets == "images" and train_images is None:
+            raise ValueError("kd_targets 'images' needs the training images")
         for t in self.teachers:
             t.eval().requires_grad_(False)
         return self
+
+    def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
+        super().begin_epoch(model, epoch, num_epochs)
+        if self.kd_targets == "images" and self.cached is None:
+            self.cache_targets(self.train_images, self.mean, self.std)
 
     @torch.no_grad()
     def cache_targets(self, images: torch.Tensor, mean, std, batch_size: int = 256) -> None:

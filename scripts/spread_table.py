@@ -9,9 +9,21 @@ import sys
 from collections import defaultdict
 
 
+RECIPE = {"warmup_epochs": 1.0, "label_smoothing": 0.1, "ema_decay": 0.998, "weight_decay_scope": "matrices"}
+
+
 def label(record: dict) -> str:
+    """The method and what was changed, the real-data recipe's four parts named as one."""
     changes = {k: v for k, v in record.get("changes", {}).items() if k not in ("seed", "lr")}
-    return f"{record['method']} " + (", ".join(f"{k}={v}" for k, v in changes.items()) or "(original recipe)")
+    words = []
+    if all(changes.get(k) == v for k, v in RECIPE.items()):
+        words.append("recipe (all four parts)")
+        changes = {k: v for k, v in changes.items() if k not in RECIPE}
+    if changes.get("initial_temperature") == changes.get("final_temperature") is not None:
+        words.append(f"constant temperature {changes.pop('initial_temperature')}")
+        changes.pop("final_temperature")
+    words += [f"{k}={v}" for k, v in changes.items()]
+    return f"{record['method']}: " + (" + ".join(words) or "the original's recipe")
 
 
 def spread(values: list[float]) -> str:

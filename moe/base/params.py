@@ -144,7 +144,7 @@ SCHEMA: dict[str, Param] = {
                                        "batch; auto: ONNX Runtime on a CPU (the same answers, sooner), torch on a GPU",
                                        TEACHER_RUNTIMES),
     "kd_targets": Param.choice("crops", "method distill: crops: the teachers run on every augmented batch; images: "
-                               "once before training, on each training image and its mirror image, and each crop "
+                               "once, as the first epoch starts, on each training image and its mirror image, and each crop "
                                "learns from its image's predictions (the teachers' cost paid once)", KD_TARGETS),
     # where training runs
     "processes": Param(int, 1, "processes that train and pretrain run in on this machine (torchrun; gloo on CPU, "

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..base.data import normalize
 from ..base.params import default_of
+from .inference import views
 from .losses import distillation_loss, moe_loss
 from .routing import gate_contribution
 from .schedules import temperature_at
@@ -138,7 +139,7 @@ class DistillObjective(MoEObjective):
 
     def begin_epoch(self, model, epoch: int, num_epochs: int) -> None:
         super().begin_epoch(model, epoch, num_epochs)
-        if self.kd_targets == "images" and self.cached is None:
+        if self.kd_targets == "images" and self.kd_weight != 0 and self.cached is None:
             self.cache_targets(self.train_images, self.mean, self.std)
 
     @torch.no_grad()
@@ -148,15 +149,13 @@ class DistillObjective(MoEObjective):
         out = [torch.empty(2, len(images), len(c), device=images.device) for c in self.teacher_classes]
         for start in range(0, len(images), batch_size):
             x = normalize(images[start:start + batch_size], mean, std)
-            for mirrored, view in enumerate((x, x.flip(3))):
+            for mirrored, view in enumerate(views(x, flip=True)):
                 for cached, t, f in zip(out, self.teachers, self.renormalise):
                     cached[mirrored, start:start + len(x)] = t(f(view)).float()
         self.cached = out
 
     def teacher_logits(self, x, where) -> list[torch.Tensor]:
-        if self.kd_targets == "images":
-            if self.cached is None:
-                raise RuntimeError("kd_targets 'images': cache_targets must run before training")
+        if self.kd_targets == "images":  # stored by cache_targets, at the first epoch's start
             indices, mirrored = where
             return [c[mirrored.long().to(c.device), indices.to(c.device)] for c in self.cached]
         with torch.no_grad():

@@ -14,12 +14,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from moe.base.formats import atomic_path  # noqa: E402
+
 
 def read_records(path: Path):
     """Training records (one per method, file order) and the baselines record's figures, if any."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file (write it with `scripts/merge_table.py`)")
     runs, baselines = [], {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{path}:{number}: not a JSON record ({e.msg})") from None
         if "per_epoch" in record:
             runs.append(record)
         elif "teacher ensemble / oracle" in record:
@@ -64,7 +71,8 @@ def main():
     by_epoch.legend(fontsize=8, loc="lower right")
     fig.suptitle(args.title)
     fig.tight_layout()
-    fig.savefig(args.out)
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, format="png")
     print(f"written {args.out}")
 
 

@@ -47,3 +47,14 @@ def test_plot_methods_says_when_there_is_nothing_to_draw(tmp_path):
     assert done.returncode != 0
     assert "no training records" in done.stderr and str(records) in done.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_methods_names_a_broken_records_file(tmp_path):
+    records = tmp_path / "runs.jsonl"
+    records.write_text(json.dumps(_run_record("moe", [32.5, 35.0], [120.0, 240.0])) + "\n{truncated")
+    for given in (records, tmp_path / "missing.jsonl"):
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_methods.py"), str(given), str(tmp_path / "x.png")],
+                              capture_output=True, text=True)
+        assert done.returncode != 0
+        assert len(done.stderr.strip().splitlines()) == 1 and str(given) in done.stderr
+        assert not (tmp_path / "x.png").exists()

@@ -27,7 +27,8 @@ from moe.core.routing import routing_summary
 from moe.core.runtime import pick_device, resolve_precision
 
 MERGE_CHOICES = [("none", "fresh", 0), ("none", "fitted", 0), ("none", "fitted", 500), ("permute", "fresh", 0),
-                 ("permute", "fitted", 0), ("permute", "fresh", 500), ("permute", "fitted", 500)]
+                 ("permute", "fitted", 0), ("permute", "fresh", 500), ("permute", "fitted", 500),
+                 ("zip", "fresh", 0), ("zip", "fitted", 0), ("zip", "fitted", 500)]
 
 
 def main():
@@ -37,6 +38,8 @@ def main():
     parser.add_argument("--teachers", type=Path, required=True, help="folder of teacher_<i>.pth")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--methods", default="moe,scratch")
+    parser.add_argument("--alignments", default="none,permute,zip", help="merge: the alignments to try")
+    parser.add_argument("--fitted-only", action="store_true", help="merge: only with the router and classifier fitted")
     parser.add_argument("--set", action="append", default=[], help="NAME=JSON, a parameter changed for every run")
     args = parser.parse_args()
     changes = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -64,6 +67,8 @@ def main():
         return
     if args.what == "merge":
         for alignment, router, steps in MERGE_CHOICES:
+            if alignment not in args.alignments.split(",") or (args.fitted_only and (router, steps) != ("fitted", 500)):
+                continue
             q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps}
             started = time.perf_counter()
             model, report = initial_model("moe", spec, files, data, settings_from(MergeSettings, q))

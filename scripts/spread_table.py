@@ -1,6 +1,7 @@
 """Mean and spread over seeds of scripts/merge_table.py's train records, one row per setting.
 
     python scripts/spread_table.py spread.jsonl            # markdown table on stdout
+    python scripts/spread_table.py runs.jsonl 1,2,4,8,16   # only these epochs' columns
 """
 
 import json
@@ -32,24 +33,25 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def main(path: str) -> None:
+def main(path: str, shown: str = "") -> None:
     runs = defaultdict(list)
     for line in open(path):
         record = json.loads(line)
         if "per_epoch" in record:
             runs[label(record)].append(record)
     epochs = max(len(r["per_epoch"]) for group in runs.values() for r in group)
-    head = ["setting", "seeds"] + [f"test after {e}" for e in range(1, epochs + 1)]
+    columns = [int(e) - 1 for e in shown.split(",")] if shown else list(range(epochs))
+    head = ["setting", "seeds"] + [f"test after {e + 1}" for e in columns]
     head += [f"flipped after {epochs}", f"routing after {epochs}", "selected on validation: test", "train s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name, group in runs.items():
         cells = [name, str(len(group))]
-        cells += [spread([r["per_epoch"][e]["test"] for r in group if len(r["per_epoch"]) > e]) for e in range(epochs)]
+        cells += [spread([r["per_epoch"][e]["test"] for r in group if len(r["per_epoch"]) > e]) for e in columns]
         cells += [spread([r["per_epoch"][-1]["test_flip"] for r in group]), spread([r["per_epoch"][-1]["routing"] for r in group]),
                   spread([r["selected"]["test"] for r in group]), f"{statistics.mean(r['train_seconds'] for r in group):.0f}"]
         print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -1,4 +1,4 @@
-"""merge: the MoE training starts from: the teachers aligned and averaged, experts copied, router fitted."""
+"""merge: the MoE training starts from: the teachers' backbones aligned and merged, experts copied, router fitted."""
 
 from pathlib import Path
 
@@ -22,7 +22,7 @@ app = typer.Typer(add_completion=False)
 @stage
 @reads(*param_names(MergeSettings), "max_train_per_class", "val_fraction", "method")
 def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *, p: dict):
-    """Align the teachers' channels, average their backbones, copy their experts, fit the router."""
+    """Align the teachers' channels (zip or permute), merge their backbones, copy their experts, fit the router."""
     spec = task_spec(task)
     paths = Paths(spec.name)
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])

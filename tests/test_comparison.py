@@ -83,7 +83,8 @@ def test_variants_are_checked_like_parameters(tmp_path):
 def test_dvc_repro_comparison_trains_every_variant(tiny_demo):
     shipped = load_params(ROOT / "params.yaml")["comparison.variants"]
     assert {"moe", "distill", "scratch", "no_diversity", "no_balance", "constant_temperature", "no_bn_reestimation",
-            "random_classifier", "plain_merge", "no_alignment", "fresh_router", "no_classifier_fit"} <= set(shipped)
+            "random_classifier", "plain_merge", "no_alignment", "permute_alignment", "fresh_router",
+            "no_classifier_fit"} <= set(shipped)
     repo, env, _ = tiny_demo  # A and B after dvc repro; the variants: the three methods and plain_merge
     variants = list(load_params(repo / "params.yaml")["comparison.variants"])
     assert variants == ["moe", "distill", "scratch", "plain_merge"]

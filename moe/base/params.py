@@ -23,7 +23,7 @@ PRECISIONS = ("auto", "bf16", "fp32")  # how numbers are computed (moe.runtime)
 TEACHER_RUNTIMES = ("auto", "torch", "onnxruntime")  # what runs distill's frozen teachers (moe.core.onnx_teachers)
 KD_TARGETS = ("crops", "images")  # what distill's teachers predict on: each training crop, or each image once (moe.core.objectives)
 METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
-ALIGNMENTS = ("none", "permute")  # how the teachers' channels are matched before averaging (moe.alignment)
+ALIGNMENTS = ("none", "permute", "zip")  # how the teachers' channels are matched before averaging (moe.alignment)
 ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
 DECAY_SCOPES = ("all", "matrices")  # which weights weight decay pulls towards zero (moe.training)
 
@@ -84,11 +84,12 @@ SCHEMA: dict[str, Param] = {
     "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
                                       "statistics", lambda v: v >= 0, ">= 0"),
     "classifier_from_teachers": Param(bool, True, "start the classifier from the teachers' heads (else random)"),
-    "merge.alignment": Param.choice("permute", "match the teachers' channels before averaging their backbones: "
-                                    "permute (activation matching, one permutation per layer) or none (plain mean)",
+    "merge.alignment": Param.choice("zip", "match the teachers' channels before averaging their backbones: "
+                                    "permute (activation matching, one permutation per layer), zip (correlated channels merged, also within "
+                                    "a teacher: ZipIt!) or none (plain mean)",
                                     ALIGNMENTS),
     "merge.alignment_images": Param(int, 500, "training images the teachers run on to correlate their channels "
-                              "(merge.alignment: permute)", lambda v: v >= 2, ">= 2"),
+                              "(merge.alignment: permute or zip)", lambda v: v >= 2, ">= 2"),
     "merge.alignment_rounds": Param(int, 3, "rounds of re-matching every teacher to the others after the first match "
                               "(three or more teachers)", lambda v: v >= 0, ">= 0"),
     "merge.router_init": Param.choice("fitted", "fitted: the router learns at merge time to send each image to the experts "

@@ -1,7 +1,8 @@
 """Initialise the MoE from its teachers.
 
-Backbone = element-wise mean of the teachers' backbones (BatchNorm running statistics included);
-expert i = teacher i's depthwise-separable block. The router starts fresh with equal gates. The
+Backbone = element-wise mean of the teachers' backbones (BatchNorm running statistics included),
+after their channels are aligned (``moe.alignment``), or the teachers' zipped backbone
+(``moe.zipping``); expert i = teacher i's depthwise-separable block. The router starts fresh with equal gates. The
 classifier starts from the teachers' heads: the row of class c, over the expert-feature columns, is
 the mean of the head rows of the teachers that hold c (the gating-feature columns start at zero),
 so that the merged model predicts like its teachers from its first step.
@@ -25,7 +26,7 @@ import torch.nn as nn
 from ..base.data import TaskData, normalize
 from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
-from . import alignment, router
+from . import alignment, router, zipping
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
 from .runtime import pick_device
 
@@ -161,7 +162,7 @@ def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
 
 def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], normalisations: list[tuple], data: TaskData,
                         settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
-    """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged, the
+    """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged or zipped, the
     backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
     classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
     ``teachers``: None where a teacher has no weights to merge (ONNX).
@@ -176,17 +177,27 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
 
     teachers = list(teachers)  # None: a teacher without weights to merge (ONNX)
     cnn = [i for i, t in enumerate(teachers) if t is not None]
-    if settings.alignment == "permute" and len(cnn) >= 2:
+    backbone = None  # merge.alignment zip: the zipped backbone, in place of the teachers' mean
+    if settings.alignment in ("permute", "zip") and len(cnn) >= 2:
         images = alignment_subset(data, settings.alignment_images, settings.seed)
-        found = alignment.align_teachers([teachers[i].to(device) for i in cnn], images,
-                                         [normalisations[i] for i in cnn], settings.alignment_rounds)
+        given = [teachers[i].to(device) for i in cnn]
+        own = [normalisations[i] for i in cnn]
+        if settings.alignment == "zip":
+            backbone, found = zipping.zip_teachers(given, images, own, settings.alignment_rounds)
+        else:
+            found = alignment.align_teachers(given, images, own, settings.alignment_rounds)
         for i, perms in zip(cnn, found.perms):
             teachers[i] = alignment.permute_teacher(teachers[i], perms).cpu()
         report.alignment_images = len(images)
         report.correlation_before, report.correlation_after = found.correlation_before, found.correlation_after
         lap("alignment")
     torch.manual_seed(settings.seed)  # the fresh router's initial weights; torch's default seed differs per process
-    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers).to(device)
+    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers)
+    if backbone is not None:
+        mapping = backbone_key_map(backbone)
+        model.feature_extractor.load_state_dict(
+            {mapping[k].removeprefix("feature_extractor."): v for k, v in backbone.items()})
+    model = model.to(device)
     report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
         data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
     lap("batchnorm")

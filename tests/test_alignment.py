@@ -136,15 +136,26 @@ def test_a_fitted_router_sends_images_to_the_teacher_that_knows_them():
     assert (gates[test_labels == 2, 0] - 0.5).abs().max() < 0.25  # the shared class stays between both
 
 
-def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
-    teachers = trained_looking_teachers()
+def task_a_sized_data() -> TaskData:
+    """40 random 32x32 training images over Task A's 15 classes, no validation split."""
     g = torch.Generator().manual_seed(0)
-    data = TaskData(Split(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g),
+    return TaskData(Split(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g),
                           torch.arange(40) % 15), Split(torch.zeros(0, 3, 32, 32, dtype=torch.uint8),
                                                         torch.zeros(0, dtype=torch.long)), *NORM)
-    settings = MergeSettings(alignment="none", alignment_images=10, alignment_rounds=3, bn_recalibration_batches=2,
-                             batch_size=8, classifier_from_teachers=True, router_init="fresh", router_fit_steps=10,
-                             classifier_fit_steps=0, gate_noise_std=0.1, seed=5)
+
+
+def small_merge_settings(**changes) -> MergeSettings:
+    """Merge settings sized for a test: a handful of images and steps."""
+    return MergeSettings(**{"alignment": "none", "alignment_images": 10, "alignment_rounds": 3,
+                            "bn_recalibration_batches": 2, "batch_size": 8, "classifier_from_teachers": True,
+                            "router_init": "fresh", "router_fit_steps": 10, "classifier_fit_steps": 0,
+                            "gate_noise_std": 0.1, "seed": 5, **changes})
+
+
+def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
+    teachers = trained_looking_teachers()
+    data = task_a_sized_data()
+    settings = small_merge_settings()
     model, report = merge_and_calibrate(task_a, teachers, [NORM] * 3, data, settings)
     torch.manual_seed(5)
     expected = merge_teachers(task_a, teachers, 0.1, True)
@@ -155,8 +166,8 @@ def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
     assert report.correlation_after == {} and report.router_loss is None
 
     aligned, aligned_report = merge_and_calibrate(
-        task_a, teachers, [NORM] * 3, data, MergeSettings(**{**settings.__dict__, "alignment": "permute",
-                                                             "router_init": "fitted", "classifier_fit_steps": 5}))
+        task_a, teachers, [NORM] * 3, data, small_merge_settings(alignment="permute", router_init="fitted",
+                                                                 classifier_fit_steps=5))
     assert aligned_report.alignment_images == 10 and set(aligned_report.correlation_after) == set(alignment.POINTS)
     assert aligned_report.router_loss is not None and aligned_report.classifier_loss is not None
     assert all(torch.isfinite(v).all() for v in aligned.state_dict().values() if v.is_floating_point())

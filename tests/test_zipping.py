@@ -5,11 +5,10 @@ activations give finite weights."""
 import torch
 import torch.nn.functional as F
 
-from moe.base.data import Split, TaskData
 from moe.core import alignment, zipping
-from moe.core.merge import MergeSettings, backbone_key_map, merge_and_calibrate, merge_teachers
+from moe.core.merge import backbone_key_map, merge_and_calibrate, merge_teachers
 
-from .test_alignment import NORM, images, random_perms
+from .test_alignment import NORM, images, random_perms, small_merge_settings, task_a_sized_data
 from .test_merge import trained_looking_teachers
 
 
@@ -71,10 +70,8 @@ def test_copies_of_one_teacher_zip_back_into_that_teacher():
     x = images(n=24, size=32)
     backbone, found = zipping.zip_teachers([teacher, shuffled], x, [NORM, NORM], rounds=3)
     assert all(found.correlation_after[p] > found.correlation_before[p] for p in zipping.ZIP_POINTS)
-    mapping = backbone_key_map(backbone)
-    model = merge_teachers(_two_teacher_task(), [teacher, alignment.permute_teacher(shuffled, found.perms[1])])
-    model.feature_extractor.load_state_dict({mapping[k].removeprefix("feature_extractor."): v for k, v in backbone.items()})
-    model.eval()
+    model = merge_teachers(_two_teacher_task(), [teacher, alignment.permute_teacher(shuffled, found.perms[1])],
+                           backbone=backbone).eval()
     inputs = alignment.normalize(x, *NORM)
     with torch.no_grad():
         h = F.max_pool2d(teacher.residual1(teacher.conv1(inputs)), 2)
@@ -96,13 +93,9 @@ def test_zip_merge_with_constant_channels_and_two_images_is_finite(task_a):
     teachers = trained_looking_teachers(3)
     with torch.no_grad():  # half of conv1's channels constant: weights zero, BatchNorm bias only
         teachers[0].conv1.conv.weight[:32] = 0
-    g = torch.Generator().manual_seed(0)
-    data = TaskData(Split(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g),
-                          torch.arange(40) % 15), Split(torch.zeros(0, 3, 32, 32, dtype=torch.uint8),
-                                                        torch.zeros(0, dtype=torch.long)), *NORM)
-    settings = MergeSettings(alignment="zip", alignment_images=2, alignment_rounds=1, bn_recalibration_batches=2,
-                             batch_size=8, classifier_from_teachers=True, router_init="fitted", router_fit_steps=5,
-                             classifier_fit_steps=5, gate_noise_std=0.1, seed=5)
+    data = task_a_sized_data()
+    settings = small_merge_settings(alignment="zip", alignment_images=2, alignment_rounds=1, router_init="fitted",
+                                    router_fit_steps=5, classifier_fit_steps=5)
     model, report = merge_and_calibrate(task_a, teachers, [NORM] * 3, data, settings)
     assert report.alignment_images == 2 and set(report.correlation_after) == set(alignment.POINTS)
     assert all(v == v for v in [*report.correlation_before.values(), *report.correlation_after.values()])

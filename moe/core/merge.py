@@ -71,9 +71,10 @@ def classifier_from_heads(spec: TaskSpec, teachers: list[TeacherCNN | None],
 
 @torch.no_grad()
 def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN | None], gate_noise_std: float = 0.1,
-                   classifier_from_teachers: bool = True) -> MoEModel:
+                   classifier_from_teachers: bool = True, backbone: dict | None = None) -> MoEModel:
     """``None`` in ``teachers``: a teacher without weights (ONNX); its expert keeps its fresh weights,
-    and the backbone is the mean of the others'."""
+    and the backbone is the mean of the others'. ``backbone``: teacher-named backbone tensors to take
+    instead of that mean (the zipped backbone, ``moe.zipping``)."""
     if len(teachers) != spec.num_experts:
         raise MoEError(f"task {spec.name}: got {len(teachers)} teachers for {spec.num_experts} experts "
                        "(one expert per teacher in the task spec)")
@@ -82,6 +83,9 @@ def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN | None], gate_noise
     states = [t.state_dict() if t is not None else None for t in teachers]
     given = [s for s in states if s is not None]
     for t_key, m_key in (backbone_key_map(given[0]).items() if given else ()):
+        if backbone is not None:
+            target[m_key] = backbone[t_key].clone()
+            continue
         stacked = torch.stack([s[t_key].double() for s in given])
         target[m_key] = stacked.mean(0).to(target[m_key].dtype)  # integer counters: mean rounded down
     for i, s in enumerate(states):
@@ -192,12 +196,8 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
         report.correlation_before, report.correlation_after = found.correlation_before, found.correlation_after
         lap("alignment")
     torch.manual_seed(settings.seed)  # the fresh router's initial weights; torch's default seed differs per process
-    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers)
-    if backbone is not None:
-        mapping = backbone_key_map(backbone)
-        model.feature_extractor.load_state_dict(
-            {mapping[k].removeprefix("feature_extractor."): v for k, v in backbone.items()})
-    model = model.to(device)
+    model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers,
+                           backbone).to(device)
     report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
         data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
     lap("batchnorm")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .alignment import POINTS, Alignment, activation_correlations, match_channels, mean_matched_correlation
+from .models import BACKBONE_OF_TEACHER
 
 # the points whose channels are zipped; the last (conv2 -> experts) is matched by permutation
 ZIP_POINTS = ("conv1", "residual1", "residual2.inner", "residual2")
@@ -99,7 +100,7 @@ def zipped_backbone(states: list[dict], merge: dict[str, list[torch.Tensor]],
     in_point = {key: p for p, (_, _, _, inputs) in POINTS.items() for key in inputs}
     merged = {}
     for key, first in states[0].items():
-        if key.split(".")[0] not in ("conv1", "residual1", "residual2", "conv2"):
+        if key.split(".")[0] not in BACKBONE_OF_TEACHER:
             continue  # the expert block and the head are kept per teacher
         if not first.is_floating_point():
             merged[key] = first.clone()  # num_batches_tracked

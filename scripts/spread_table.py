@@ -40,7 +40,12 @@ def main(path: str, shown: str = "") -> None:
         if "per_epoch" in record:
             runs[label(record)].append(record)
     epochs = max(len(r["per_epoch"]) for group in runs.values() for r in group)
-    columns = [int(e) - 1 for e in shown.split(",")] if shown else list(range(epochs))
+    try:
+        columns = [int(e) - 1 for e in shown.split(",")] if shown else list(range(epochs))
+    except ValueError:
+        raise SystemExit(f"epochs to show: '{shown}' is not a comma-separated list of epoch numbers") from None
+    if any(not 0 <= e < epochs for e in columns):
+        raise SystemExit(f"epochs to show: '{shown}' asks for an epoch outside 1..{epochs} of {path}")
     head = ["setting", "seeds"] + [f"test after {e + 1}" for e in columns]
     head += [f"flipped after {epochs}", f"routing after {epochs}", "selected on validation: test", "train s"]
     print("| " + " | ".join(head) + " |")

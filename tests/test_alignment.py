@@ -10,7 +10,7 @@ from moe.base.tasks import parse_task
 from moe.core import alignment
 from moe.core.merge import MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm
 from moe.core.models import MoEModel, TeacherCNN
-from moe.core.router import CachedFeatures, fit_router, owner_targets
+from moe.core.router import CachedFeatures, cache_features, fit_router, owner_targets
 
 from .test_merge import trained_looking_teachers
 
@@ -136,6 +136,22 @@ def test_a_fitted_router_sends_images_to_the_teacher_that_knows_them():
     assert (gates[test_labels == 2, 0] - 0.5).abs().max() < 0.25  # the shared class stays between both
 
 
+def test_the_feature_cache_in_bf16_is_the_fp32_cache_to_bf16_precision():
+    """The merge's cache may run in bf16 (``merge`` reads ``precision``): same images, same features, to
+    within bf16's rounding, and returned as fp32 for the fits."""
+    torch.manual_seed(0)
+    model = MoEModel(15, 3)
+    data = task_a_sized_data()
+    exact = cache_features(model, data.train, data.mean, data.std, "fp32")
+    rounded = cache_features(model, data.train, data.mean, data.std, "bf16")
+    assert rounded.pooled.dtype == rounded.experts.dtype == torch.float32
+    assert torch.equal(rounded.labels, exact.labels)
+    for a, b in ((rounded.pooled, exact.pooled), (rounded.experts, exact.experts)):
+        assert a.shape == b.shape and torch.isfinite(a).all()
+        assert (a - b).norm() / b.norm() < 0.05
+        assert not torch.equal(a, b)  # bf16 did run
+
+
 def task_a_sized_data() -> TaskData:
     """40 random 32x32 training images over Task A's 15 classes, no validation split."""
     g = torch.Generator().manual_seed(0)
@@ -149,7 +165,7 @@ def small_merge_settings(**changes) -> MergeSettings:
     return MergeSettings(**{"alignment": "none", "alignment_images": 10, "alignment_rounds": 3,
                             "bn_recalibration_batches": 2, "batch_size": 8, "classifier_from_teachers": True,
                             "router_init": "fresh", "router_fit_steps": 10, "classifier_fit_steps": 0,
-                            "gate_noise_std": 0.1, "seed": 5, **changes})
+                            "gate_noise_std": 0.1, "seed": 5, "precision": "fp32", **changes})
 
 
 def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):

@@ -28,7 +28,7 @@ from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
 from . import alignment, router, zipping
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
-from .runtime import pick_device
+from .runtime import pick_device, resolve_precision
 
 
 def backbone_key_map(teacher_state: dict) -> dict[str, str]:
@@ -144,6 +144,7 @@ class MergeSettings:
     classifier_from_teachers: bool
     gate_noise_std: float
     seed: int
+    precision: str  # the feature cache's: auto, bf16 or fp32 (``moe.runtime``)
 
 
 @dataclass
@@ -203,7 +204,8 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
     lap("batchnorm")
     fit_router = settings.router_init == "fitted" and settings.router_fit_steps > 0
     if fit_router or settings.classifier_fit_steps > 0:
-        cache = router.cache_features(model, data.train, data.mean, data.std)
+        cache = router.cache_features(model, data.train, data.mean, data.std,
+                                      resolve_precision(settings.precision, device))
         lap("feature_cache")
         if fit_router:
             report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed), 4)

@@ -21,6 +21,7 @@ from ..base.tasks import TaskSpec
 from .folding import fold_batchnorm
 from .inference import eval_batches
 from .models import MoEModel
+from .runtime import autocast
 
 FIT_BATCH = 256
 
@@ -39,14 +40,16 @@ class CachedFeatures:
 
 
 @torch.no_grad()
-def cache_features(model: MoEModel, split: Split, mean, std) -> CachedFeatures:
-    """One pass of the frozen backbone and experts over ``split`` (BatchNorm folded, eval mode)."""
+def cache_features(model: MoEModel, split: Split, mean, std, precision: str = "fp32") -> CachedFeatures:
+    """One pass of the frozen backbone and experts over ``split`` (BatchNorm folded, eval mode), in
+    ``precision`` (bf16 halves the pass where it is native; the fits themselves run in fp32)."""
     folded, _ = fold_batchnorm(model)
     pooled, experts = [], []
     for x in eval_batches(folded, split.images, mean, std):
-        features = folded.feature_extractor(x)
-        pooled.append(features.mean(dim=(2, 3)).float().cpu())
-        experts.append(torch.stack([e(features) for e in folded.experts], dim=1).float().cpu())
+        with autocast(x.device, precision):
+            features = folded.feature_extractor(x)
+            pooled.append(features.float().mean(dim=(2, 3)).cpu())
+            experts.append(torch.stack([e(features) for e in folded.experts], dim=1).float().cpu())
     return CachedFeatures(torch.cat(pooled), torch.cat(experts), split.labels)
 
 

@@ -136,6 +136,26 @@ def test_a_fitted_router_sends_images_to_the_teacher_that_knows_them():
     assert (gates[test_labels == 2, 0] - 0.5).abs().max() < 0.25  # the shared class stays between both
 
 
+def test_a_uniform_share_keeps_the_other_experts_in_the_gate():
+    """merge.router_uniform_share 0.5 with two experts: the owner's gate near 0.75 (not 1), still the top one."""
+    spec = tiny_task()
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 512, generator=g)
+    labels = torch.arange(400) % 4
+    pooled = centres[labels] + 0.5 * torch.randn(400, 512, generator=g)
+    model = MoEModel(4, 2)
+    fit_router(model, CachedFeatures(pooled, torch.zeros(400, 2, 512), labels), spec, steps=300, seed=0,
+               uniform_share=0.5)
+    model.eval()
+    with torch.no_grad():
+        gates, _ = model.gating_network(pooled)
+    owner = torch.tensor([0, 0, -1, 1])[labels]
+    exclusive = owner >= 0
+    owner_gate = gates[exclusive].gather(1, owner[exclusive, None]).squeeze(1)
+    assert (owner_gate - 0.75).abs().mean() < 0.05
+    assert (gates[exclusive].argmax(1) == owner[exclusive]).all()
+
+
 def test_the_feature_cache_in_bf16_is_the_fp32_cache_to_bf16_precision():
     """The merge's cache may run in bf16 (``merge`` reads ``precision``): same images, same features, to
     within bf16's rounding, and returned as fp32 for the fits."""
@@ -165,7 +185,8 @@ def small_merge_settings(**changes) -> MergeSettings:
     return MergeSettings(**{"alignment": "none", "alignment_images": 10, "alignment_rounds": 3,
                             "bn_recalibration_batches": 2, "batch_size": 8, "classifier_from_teachers": True,
                             "router_init": "fresh", "router_fit_steps": 10, "classifier_fit_steps": 0,
-                            "gate_noise_std": 0.1, "seed": 5, "precision": "fp32", **changes})
+                            "gate_noise_std": 0.1, "seed": 5, "precision": "fp32",
+                            "router_uniform_share": 0.0, **changes})
 
 
 def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):

@@ -138,6 +138,7 @@ class MergeSettings:
     alignment_rounds: int = field(metadata={"param": "merge.alignment_rounds"})
     router_init: str = field(metadata={"param": "merge.router_init"})
     router_fit_steps: int = field(metadata={"param": "merge.router_fit_steps"})
+    router_uniform_share: float = field(metadata={"param": "merge.router_uniform_share"})
     classifier_fit_steps: int = field(metadata={"param": "merge.classifier_fit_steps"})
     bn_recalibration_batches: int
     batch_size: int
@@ -208,7 +209,8 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
                                       resolve_precision(settings.precision, device))
         lap("feature_cache")
         if fit_router:
-            report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed), 4)
+            report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed,
+                                                              settings.router_uniform_share), 4)
         if settings.classifier_fit_steps > 0:
             report.classifier_loss = round(router.fit_classifier(model, cache, settings.classifier_fit_steps,
                                                                  settings.seed), 4)

@@ -68,12 +68,14 @@ def _fit(params, loss_of, n: int, steps: int, lr: float, seed: int) -> float:
 
 
 def fit_router(model: MoEModel, cache: CachedFeatures, spec: TaskSpec, steps: int, seed: int,
-               lr: float = 3e-3) -> float:
-    """Fit the gating network's gate path to ``owner_targets`` (soft cross-entropy at the model's
-    gating temperature); returns the final loss. The feature path and everything else stay as they are."""
+               uniform_share: float = 0.0, lr: float = 3e-3) -> float:
+    """Fit the gating network's gate path to ``owner_targets``, mixed with ``uniform_share`` of equal
+    gates (soft cross-entropy at the model's gating temperature); returns the final loss. The feature
+    path and everything else stay as they are."""
     gate_net = model.gating_network.gate_net
     device = next(model.parameters()).device
-    pooled, target = cache.pooled.to(device), owner_targets(spec).to(device)[cache.labels.to(device)]
+    targets = (1 - uniform_share) * owner_targets(spec) + uniform_share / model.num_experts
+    pooled, target = cache.pooled.to(device), targets.to(device)[cache.labels.to(device)]
     temperature = model.temperature
     gate_net.train()
 

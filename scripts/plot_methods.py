@@ -1,5 +1,6 @@
 """Test accuracy of each method against epochs and against minutes, from `scripts/merge_table.py train`
-records, with the teachers' ensemble and oracle (its `baselines` record) drawn as lines.
+records, with the teachers' ensemble and oracle (its `baselines` record) drawn as lines. Runs of one
+setting over several seeds are drawn as their mean, with the seeds' range shaded.
 
     python scripts/plot_methods.py docs/results/task_b_long/runs.jsonl docs/results/task_b_long/accuracy.png \\
         --title "Task B stand-in: 16 epochs of each method"
@@ -40,6 +41,29 @@ def curve(run):
     return [(p["epoch"], p["seconds"] / 60, p["test"]) for p in points]
 
 
+def settings(runs) -> dict[str, list]:
+    """Runs grouped by setting (the method and the changes that differ between runs, the seed aside),
+    in file order, each named by what sets it apart."""
+    def changes(run):
+        return {k: v for k, v in run.get("changes", {}).items() if k != "seed"}
+
+    varying = sorted({k for run in runs for k in changes(run) if len({json.dumps(changes(r).get(k)) for r in runs}) > 1})
+    groups: dict[str, list] = {}
+    for run in runs:
+        parts = [f"{k.removeprefix('merge.')}={changes(run)[k]}" for k in varying if k in changes(run)]
+        groups.setdefault(", ".join([run["method"]] + parts), []).append(run)
+    return groups
+
+
+def mean_curve(group):
+    """(epochs, minutes, mean test %, lowest, highest) over the runs of one setting, up to the shortest run."""
+    curves = [curve(run) for run in group]
+    length = min(len(c) for c in curves)
+    columns = [list(zip(*(c[i] for c in curves))) for i in range(length)]  # per epoch: (epochs, minutes, tests)
+    return ([c[0][0] for c in columns], [sum(c[1]) / len(c[1]) for c in columns],
+            [sum(c[2]) / len(c[2]) for c in columns], [min(c[2]) for c in columns], [max(c[2]) for c in columns])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", type=Path)
@@ -49,20 +73,27 @@ def main():
     runs, baselines = read_records(args.records)
     if not runs:
         raise SystemExit(f"{args.records}: no training records (write them with `scripts/merge_table.py train`)")
-    fig, (by_epoch, by_minute) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120, sharey=True)
-    colours = dict(zip(["moe", "distill", "scratch"], plt.get_cmap("tab10").colors))
-    for run in runs:
-        epochs, minutes, test = zip(*curve(run))
-        label = f"{run['method']}: {run['selected']['test']:.2f}% selected (epoch {run['best_epoch']})"
-        style = dict(marker="o", ms=3, lw=2 if run["method"] == "moe" else 1.3, color=colours.get(run["method"]))
-        by_epoch.plot(epochs, test, label=label, **style)
+    fig, (by_epoch, by_minute) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=120, sharey=True)
+    colours = iter(plt.get_cmap("tab10").colors)
+    lowest = min(baselines.values(), default=100.0)  # the axis starts below the trained models and the baselines
+    for name, group in settings(runs).items():
+        epochs, minutes, test, low, high = mean_curve(group)
+        lowest = min([lowest] + low[1:])
+        selected = sum(r["selected"]["test"] for r in group) / len(group)
+        seeds = f", mean of {len(group)} seeds" if len(group) > 1 else ""
+        style = dict(marker="o", ms=3, lw=2 if group[0]["method"] == "moe" else 1.3, color=next(colours))
+        by_epoch.plot(epochs, test, label=f"{name}: {selected:.2f}% selected{seeds}", **style)
         by_minute.plot(minutes, test, **style)
+        if len(group) > 1:  # the seeds' range
+            by_epoch.fill_between(epochs, low, high, color=style["color"], alpha=0.15, lw=0)
+            by_minute.fill_between(minutes, low, high, color=style["color"], alpha=0.15, lw=0)
     for name, style in (("oracle", ":"), ("ensemble", "--")):
         if name in baselines:
             for ax in (by_epoch, by_minute):
                 ax.axhline(baselines[name], ls=style, color="grey", lw=1)
-            by_epoch.text(max(r["per_epoch"][-1]["epoch"] for r in runs), baselines[name] + 0.6,
-                          f"teachers' {name}: {baselines[name]:.2f}%", color="grey", fontsize=8, ha="right")
+            by_minute.text(by_minute.get_xlim()[1], baselines[name] + 0.6,  # the right panel's lines end early
+                           f"teachers' {name}: {baselines[name]:.2f}%", color="grey", fontsize=8, ha="right")
+    by_epoch.set_ylim(bottom=max(0.0, lowest - 5))  # scratch's random start (epoch 0) falls below: it says nothing
     by_epoch.set_xlabel("epoch (0: the merge; scratch starts from random weights)")
     by_minute.set_xlabel("minutes of merge and training (test passes not counted)")
     by_epoch.set_ylabel("test accuracy (%)")

@@ -8,6 +8,7 @@ setting over several seeds are drawn as their mean, with the seeds' range shaded
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -43,9 +44,10 @@ def curve(run):
 
 def settings(runs) -> dict[str, list]:
     """Runs grouped by setting (the method and the changes that differ between runs, the seed aside),
-    in file order, each named by what sets it apart."""
+    in file order, each named by what sets it apart (kd_* parameters only for distill, the one method they change)."""
     def changes(run):
-        return {k: v for k, v in run.get("changes", {}).items() if k != "seed"}
+        return {k: v for k, v in run.get("changes", {}).items()
+                if k != "seed" and (run["method"] == "distill" or not k.startswith("kd_"))}
 
     varying = sorted({k for run in runs for k in changes(run) if len({json.dumps(changes(r).get(k)) for r in runs}) > 1})
     groups: dict[str, list] = {}
@@ -56,11 +58,12 @@ def settings(runs) -> dict[str, list]:
 
 
 def mean_curve(group):
-    """(epochs, minutes, mean test %, lowest, highest) over the runs of one setting, up to the shortest run."""
+    """(epochs, median minutes, mean test %, lowest, highest) over the runs of one setting, up to the shortest
+    run (the median: one run slowed by a neighbour on the machine does not move the line)."""
     curves = [curve(run) for run in group]
     length = min(len(c) for c in curves)
     columns = [list(zip(*(c[i] for c in curves))) for i in range(length)]  # per epoch: (epochs, minutes, tests)
-    return ([c[0][0] for c in columns], [sum(c[1]) / len(c[1]) for c in columns],
+    return ([c[0][0] for c in columns], [statistics.median(c[1]) for c in columns],
             [sum(c[2]) / len(c[2]) for c in columns], [min(c[2]) for c in columns], [max(c[2]) for c in columns])
 
 

@@ -15,7 +15,8 @@ RECIPE = {"warmup_epochs": 1.0, "label_smoothing": 0.1, "ema_decay": 0.998, "wei
 
 def label(record: dict) -> str:
     """The method and what was changed, the real-data recipe's four parts named as one."""
-    changes = {k: v for k, v in record.get("changes", {}).items() if k not in ("seed", "lr")}
+    changes = {k: v for k, v in record.get("changes", {}).items()
+               if k not in ("seed", "lr") and (record["method"] == "distill" or not k.startswith("kd_"))}
     words = []
     if all(changes.get(k) == v for k, v in RECIPE.items()):
         words.append("recipe (all four parts)")

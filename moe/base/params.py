@@ -96,7 +96,7 @@ SCHEMA: dict[str, Param] = {
                                 "of the teachers that hold its class; fresh: equal gates", ROUTER_INITS),
     "merge.router_fit_steps": Param(int, 500, "merge.router_init fitted: steps of fitting the router on cached training features",
                               lambda v: v >= 1, ">= 1"),
-    "merge.router_uniform_share": Param(float, 0.0, "merge.router_init fitted: share of equal gates in the router's "
+    "merge.router_uniform_share": Param(float, 0.5, "merge.router_init fitted: share of equal gates in the router's "
                                   "fitting targets (0: each image to its teachers' experts only; more keeps every "
                                   "expert learning from every image)", lambda v: 0 <= v <= 1, "between 0 and 1"),
     "merge.classifier_fit_steps": Param(int, 500, "steps of fitting the classifier on cached training features at merge "

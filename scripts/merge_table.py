@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--alignments", default="none,permute,zip", help="merge: the alignments to try")
     parser.add_argument("--fitted-only", action="store_true", help="merge: only with the router and classifier fitted")
     parser.add_argument("--set", action="append", default=[], help="NAME=JSON, a parameter changed for every run")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="train: stop each run after this many epochs of its --epochs schedule (0: run it all)")
     args = parser.parse_args()
     changes = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     p = load_params("params.yaml", {"batch_size": 32, "num_epochs": args.epochs, **changes})
@@ -90,12 +92,26 @@ def main():
         model, _ = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
         model.to(device)
         merged, epochs = measured(model), []
-        result = train_moe(method, p, spec, model, data, files, resolve_precision(p["precision"], device),
-                           on_epoch=lambda record, m: epochs.append(
-                               {"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)}))
+
+        def on_epoch(record, m):
+            epochs.append({"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)})
+            if len(epochs) == args.stop_after:
+                raise StoppedEarly
+
+        try:
+            result = train_moe(method, p, spec, model, data, files, resolve_precision(p["precision"], device),
+                               on_epoch=on_epoch)
+        except StoppedEarly:  # the schedule's first epochs only: no selection, no end figures
+            emit({"method": method, "epochs": args.epochs, "stopped_after": args.stop_after, "lr": p["lr"],
+                  "changes": changes, "start": merged, "per_epoch": epochs})
+            continue
         emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "changes": changes, "start": merged, "per_epoch": epochs,
               "best_epoch": result.best_epoch, "selected": figures(model),
               "train_seconds": round(result.clock[-1]["seconds"], 1), "wall_seconds": round(time.perf_counter() - started, 1)})
+
+
+class StoppedEarly(Exception):
+    pass
 
 
 if __name__ == "__main__":

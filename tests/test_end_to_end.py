@@ -26,7 +26,7 @@ def test_pipeline_learns_well_above_chance(tmp_path):
     data = prepare_task_data(spec, tmp_path, 0.1, seed=0)
     teachers = []
     for i in range(3):
-        tr, va, te = prepare_teacher_data(spec, tmp_path, i, 0.1, seed=0)
+        tr, va, te = prepare_teacher_data(spec, tmp_path, i, data)
         t = TeacherCNN(2)
         fit(t, CrossEntropy(), tr, va, TrainConfig(num_epochs=4, lr=2e-3, batch_size=16, patience=99, seed=i), data.mean, data.std)
         teachers.append(t)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from moe.base.data import load_task_split, shared_class_images
+from moe.base.data import image_key, load_task_split, prepare_task_data, prepare_teacher_data, shared_class_images
 from moe.base.errors import MoEError
 from moe.base.tasks import load_task, parse_task
 from moe.core.checkpoints import save_model
@@ -83,6 +83,28 @@ def test_shared_class_keeps_every_distinct_image(tmp_path):
     merged = load_task_split(s, tmp_path, "train")
     assert int((merged.labels == s.class_index(2)).sum()) == 4 + 2  # a's four, b's two new, the repeat once
     assert shared_class_images(s, tmp_path, "train") == {"c2": (4 + 3, 6)}  # what fetch reports
+
+
+def test_teachers_trained_here_never_see_the_moes_validation_images(tmp_path):
+    s = parse_task(spec())
+    generate_demo_archive(s, tmp_path, 12, 2, seed=0)
+    task = prepare_task_data(s, tmp_path, 0.25, seed=5)
+
+    def keys(split, ids):
+        return [image_key(img, ids[int(c)]) for img, c in zip(split.images, split.labels)]
+
+    val, train = set(keys(task.val, s.class_ids)), set(keys(task.train, s.class_ids))
+    seen_val = set()
+    for i, t in enumerate(s.teachers):
+        tr, va, te = prepare_teacher_data(s, tmp_path, i, task)
+        assert not set(keys(tr, t.local_order)) & val  # no MoE validation image in any teacher's training
+        assert set(keys(va, t.local_order)) <= val and set(keys(tr, t.local_order)) <= train
+        assert len(tr) + len(va) == 12 * len(t.class_ids)  # every image of its file, on one side
+        seen_val |= set(keys(va, t.local_order))
+    assert seen_val == val  # the shared class's held-out images are held out by both its teachers
+    # a different seed holds out different images, so the teachers' splits follow the MoE's seed
+    other = prepare_task_data(s, tmp_path, 0.25, seed=6)
+    assert set(keys(other.val, s.class_ids)) != val
 
 
 def _data(tmp_path, s):

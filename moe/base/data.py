@@ -36,6 +36,12 @@ def _check_counts(path, labels, class_ids):
         raise MoEError(f"{path}: no images for class ids {missing}")
 
 
+def image_key(image: torch.Tensor, class_id: int) -> bytes:
+    """An image's identity across files: its pixels and its class id."""
+    return hashlib.blake2b(image.numpy().tobytes() + int(class_id).to_bytes(8, "little", signed=True),
+                           digest_size=16).digest()
+
+
 def load_teacher_split(spec: TaskSpec, root: str | Path, teacher: int, part: str) -> Split:
     t = spec.teachers[teacher]
     path = Path(root) / (t.train_file if part == "train" else t.test_file)
@@ -76,8 +82,7 @@ def _merged_split(spec: TaskSpec, root: str | Path, part: str) -> tuple[Split, d
         for k, cid in enumerate(ids.tolist()):
             if cid in shared:
                 entries[cid] += 1
-                key = hashlib.blake2b(imgs[k].numpy().tobytes() + cid.to_bytes(8, "little", signed=True),
-                                      digest_size=16).digest()
+                key = image_key(imgs[k], cid)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -166,9 +171,20 @@ def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, see
     return TaskData(train, full.subset(val_idx), mean, std)
 
 
-def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, val_fraction: float, seed: int,
-                         max_train_per_class: int = 0) -> tuple[Split, Split, Split]:
-    """(train, validation, test) of one teacher's own classes, labels in its head's order."""
-    full = per_class_subset(load_teacher_split(spec, root, teacher, "train"), max_train_per_class, seed)
-    train_idx, val_idx = stratified_split(full.labels, val_fraction, seed + teacher + 1)
-    return full.subset(train_idx), full.subset(val_idx), load_teacher_split(spec, root, teacher, "test")
+def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int,
+                         task: TaskData) -> tuple[Split, Split, Split]:
+    """(train, validation, test) of one teacher's own classes, labels in its head's order, split as the
+    merged ``task`` (``prepare_task_data``) is: the teacher trains on no image the MoE validates on, so
+    the MoE's validation accuracy (and the epoch it selects) is not flattered by teachers trained here.
+    Its images the task left out (``max_train_per_class``) are left out here too."""
+    full = load_teacher_split(spec, root, teacher, "train")
+    ids = spec.teachers[teacher].class_ids
+    local_to_id = spec.teachers[teacher].local_order
+    held = {image_key(img, spec.class_ids[int(c)]) for img, c in zip(task.val.images, task.val.labels)}
+    used = {image_key(img, spec.class_ids[int(c)]) for img, c in zip(task.train.images, task.train.labels)
+            if spec.class_ids[int(c)] in ids}
+    keys = [image_key(img, local_to_id[int(c)]) for img, c in zip(full.images, full.labels)]
+    val = torch.tensor([k in held for k in keys], dtype=torch.bool)
+    train = torch.tensor([k in used for k in keys], dtype=torch.bool) & ~val
+    return (full.subset(torch.nonzero(train).flatten()), full.subset(torch.nonzero(val).flatten()),
+            load_teacher_split(spec, root, teacher, "test"))

@@ -33,7 +33,7 @@ def main():
     spec = load_task(Path("tasks") / f"{args.task}.yaml")
     root, i = Path("data") / args.task, args.teacher - 1
     merged = prepare_task_data(spec, root, p["val_fraction"], p["seed"], p["max_train_per_class"])
-    train, val, test = prepare_teacher_data(spec, root, i, merged)
+    train, val, test = prepare_teacher_data(spec, root, i, merged, p["max_train_per_class"], p["seed"])
     device = pick_device()
     seed_everything(p["seed"] + i)  # as pretrain seeds teacher i
     model = TeacherCNN(len(spec.teachers[i].class_ids)).to(device)

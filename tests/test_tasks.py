@@ -105,6 +105,12 @@ def test_teachers_trained_here_never_see_the_moes_validation_images(tmp_path):
     # a different seed holds out different images, so the teachers' splits follow the MoE's seed
     other = prepare_task_data(s, tmp_path, 0.25, seed=6)
     assert set(keys(other.val, s.class_ids)) != val
+    # a per-class limit draws from the images left after the hold-out: every class keeps its limit
+    limited = prepare_task_data(s, tmp_path, 0.25, seed=5, max_train_per_class=4)
+    for i, t in enumerate(s.teachers):
+        tr, va, _ = prepare_teacher_data(s, tmp_path, i, limited, max_train_per_class=4, seed=5)
+        assert torch.bincount(tr.labels).tolist() == [4] * len(t.class_ids)
+        assert not set(keys(tr, t.local_order)) & set(keys(limited.val, s.class_ids))
 
 
 def _data(tmp_path, s):

@@ -171,20 +171,17 @@ def prepare_task_data(spec: TaskSpec, root: str | Path, val_fraction: float, see
     return TaskData(train, full.subset(val_idx), mean, std)
 
 
-def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int,
-                         task: TaskData) -> tuple[Split, Split, Split]:
-    """(train, validation, test) of one teacher's own classes, labels in its head's order, split as the
-    merged ``task`` (``prepare_task_data``) is: the teacher trains on no image the MoE validates on, so
-    the MoE's validation accuracy (and the epoch it selects) is not flattered by teachers trained here.
-    Its images the task left out (``max_train_per_class``) are left out here too."""
+def prepare_teacher_data(spec: TaskSpec, root: str | Path, teacher: int, task: TaskData,
+                         max_train_per_class: int = 0, seed: int = 0) -> tuple[Split, Split, Split]:
+    """(train, validation, test) of one teacher's own classes, labels in its head's order. Its hold-out
+    is exactly the merged ``task``'s validation images of its classes (``prepare_task_data``, matched by
+    pixels and class), so no teacher trained here has fitted an image the MoE validates on, and the
+    MoE's validation accuracy (and the epoch it selects) is not flattered. Of the rest, at most
+    ``max_train_per_class`` images of each class (0: all), drawn with ``seed``."""
     full = load_teacher_split(spec, root, teacher, "train")
-    ids = spec.teachers[teacher].class_ids
-    local_to_id = spec.teachers[teacher].local_order
     held = {image_key(img, spec.class_ids[int(c)]) for img, c in zip(task.val.images, task.val.labels)}
-    used = {image_key(img, spec.class_ids[int(c)]) for img, c in zip(task.train.images, task.train.labels)
-            if spec.class_ids[int(c)] in ids}
-    keys = [image_key(img, local_to_id[int(c)]) for img, c in zip(full.images, full.labels)]
-    val = torch.tensor([k in held for k in keys], dtype=torch.bool)
-    train = torch.tensor([k in used for k in keys], dtype=torch.bool) & ~val
-    return (full.subset(torch.nonzero(train).flatten()), full.subset(torch.nonzero(val).flatten()),
-            load_teacher_split(spec, root, teacher, "test"))
+    local_to_id = spec.teachers[teacher].local_order
+    in_val = torch.tensor([image_key(img, local_to_id[int(c)]) in held for img, c in zip(full.images, full.labels)],
+                          dtype=torch.bool)
+    train = per_class_subset(full.subset(torch.nonzero(~in_val).flatten()), max_train_per_class, seed)
+    return train, full.subset(torch.nonzero(in_val).flatten()), load_teacher_split(spec, root, teacher, "test")

@@ -97,7 +97,7 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
                 f"{spec.image_size}x{spec.image_size} images are resized for it (bilinear, whole image)")
     teachers = []
     for i, t in enumerate(spec.teachers):
-        train_set, val_set, test_set = prepare_teacher_data(spec, root, i, merged)
+        train_set, val_set, test_set = prepare_teacher_data(spec, root, i, merged, s.max_train_per_class, s.seed)
         if given[i] is not None:
             model, origin, mean, std = given[i]
             mean, std = (mean, std) if mean and std else (merged.mean, merged.std)

@@ -31,6 +31,10 @@ MERGE_CHOICES = [("none", "fresh", 0), ("none", "fitted", 0), ("none", "fitted",
                  ("zip", "fresh", 0), ("zip", "fitted", 0), ("zip", "fitted", 500)]
 
 
+class StoppedEarly(Exception):
+    """Raised after --stop-after epochs: the run ends there, its epochs so far are reported."""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["baselines", "merge", "train"])
@@ -108,10 +112,6 @@ def main():
         emit({"method": method, "epochs": args.epochs, "lr": p["lr"], "changes": changes, "start": merged, "per_epoch": epochs,
               "best_epoch": result.best_epoch, "selected": figures(model),
               "train_seconds": round(result.clock[-1]["seconds"], 1), "wall_seconds": round(time.perf_counter() - started, 1)})
-
-
-class StoppedEarly(Exception):
-    pass
 
 
 if __name__ == "__main__":

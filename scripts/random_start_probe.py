@@ -7,15 +7,19 @@ router and classifier fits, on validation and test. One JSON line.
 A trial for issue 23's weak teachers (docs/results.md, "A task of your own"): it was meant as a
 guard that starts from random weights when they probe better, and does not separate the cases.
 """
-import json, sys, time
+
+import json
+import sys
+import time
 from pathlib import Path
+
 from moe.base.data import load_task_split, prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
-from moe.core.inference import accuracy, predict
-from moe.core.merge import MergeSettings, recalibrate_batchnorm, calibration_batches
-from moe.core.methods import initial_model, random_moe
 from moe.core import router
+from moe.core.inference import accuracy, predict
+from moe.core.merge import MergeSettings, calibration_batches, recalibrate_batchnorm
+from moe.core.methods import initial_model, random_moe
 from moe.core.runtime import pick_device, resolve_precision
 
 
@@ -39,6 +43,7 @@ def main():
     t1 = time.perf_counter() - t
     dev = pick_device()
     t = time.perf_counter()
+    # scratch's start, then the steps merge_and_calibrate runs after its merge (no alignment: nothing to align)
     rand = random_moe(spec, s.seed, s.gate_noise_std).to(dev)
     recalibrate_batchnorm(rand.feature_extractor,
                           calibration_batches(data, s.seed, s.bn_recalibration_batches, s.batch_size, dev))

@@ -86,9 +86,16 @@ def test_memory_layouts_give_the_same_logits(size):
         last, last_gates = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(last, plain, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(last_gates, plain_gates, rtol=1e-4, atol=1e-5)
-    assert memory_format_for(32, torch.device("cpu")) == torch.contiguous_format
-    assert memory_format_for(64, torch.device("cpu")) == torch.channels_last
-    assert memory_format_for(32, torch.device("cpu"), training=False) == torch.channels_last
+
+
+@pytest.mark.parametrize("capability, training_layout_at_32", [("AVX2", torch.contiguous_format),
+                                                               ("AVX512", torch.channels_last)])
+def test_training_layout_follows_the_cpu_kernels(monkeypatch, capability, training_layout_at_32):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cpu = torch.device("cpu")
+    assert memory_format_for(32, cpu) == training_layout_at_32
+    assert memory_format_for(64, cpu) == torch.channels_last
+    assert memory_format_for(32, cpu, training=False) == torch.channels_last
 
 
 def _with_trained_looking_batchnorm(model):

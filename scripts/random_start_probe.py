@@ -16,11 +16,10 @@ from pathlib import Path
 from moe.base.data import load_task_split, prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
-from moe.core import router
 from moe.core.inference import accuracy, predict
-from moe.core.merge import MergeSettings, calibration_batches, recalibrate_batchnorm
+from moe.core.merge import MergeReport, MergeSettings, calibrate
 from moe.core.methods import initial_model, random_moe
-from moe.core.runtime import pick_device, resolve_precision
+from moe.core.runtime import pick_device
 
 
 def main():
@@ -43,13 +42,8 @@ def main():
     t1 = time.perf_counter() - t
     dev = pick_device()
     t = time.perf_counter()
-    # scratch's start, then the steps merge_and_calibrate runs after its merge (no alignment: nothing to align)
-    rand = random_moe(spec, s.seed, s.gate_noise_std).to(dev)
-    recalibrate_batchnorm(rand.feature_extractor,
-                          calibration_batches(data, s.seed, s.bn_recalibration_batches, s.batch_size, dev))
-    cache = router.cache_features(rand, data.train, data.mean, data.std, resolve_precision(s.precision, dev))
-    router.fit_router(rand, cache, spec, s.router_fit_steps, s.seed, s.router_uniform_share)
-    router.fit_classifier(rand, cache, s.classifier_fit_steps, s.seed)
+    # scratch's start, then the steps the merge runs after merging (no alignment: nothing to align)
+    rand = calibrate(random_moe(spec, s.seed, s.gate_noise_std).to(dev), spec, data, s, MergeReport())
     t2 = time.perf_counter() - t
     print(json.dumps({"task": task, "changes": changes,
                       "merged": {"val": acc(merged, data.val), "test": acc(merged, test), "s": round(t1, 1)},

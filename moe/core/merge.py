@@ -168,9 +168,8 @@ def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
 
 def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], normalisations: list[tuple], data: TaskData,
                         settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
-    """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged or zipped, the
-    backbone's BatchNorm statistics re-estimated on seeded training batches, and the router (and
-    classifier) fitted on cached training features where asked. Runs on a GPU when there is one.
+    """The merged model, ready to train: teachers aligned (``merge.alignment``), averaged or zipped,
+    then ``calibrate``d. Runs on a GPU when there is one.
     ``teachers``: None where a teacher has no weights to merge (ONNX).
     ``normalisations``: each teacher's (mean, std), the inputs it saw in training."""
     report, clock = MergeReport(), time.perf_counter()
@@ -200,6 +199,15 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
     torch.manual_seed(settings.seed)  # the fresh router's initial weights; torch's default seed differs per process
     model = merge_teachers(spec, teachers, settings.gate_noise_std, settings.classifier_from_teachers,
                            backbone).to(device)
+    return calibrate(model, spec, data, settings, report, lap), report
+
+
+def calibrate(model: MoEModel, spec: TaskSpec, data: TaskData, settings: MergeSettings, report: MergeReport,
+              lap=lambda step: None) -> MoEModel:
+    """What follows the merge itself, for any starting weights: the backbone's BatchNorm statistics
+    re-estimated on seeded training batches, then the router (and classifier) fitted on cached training
+    features where asked. ``report`` is filled in; ``lap(step)`` is called after each step."""
+    device = next(model.parameters()).device
     report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
         data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
     lap("batchnorm")
@@ -215,4 +223,4 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
             report.classifier_loss = round(router.fit_classifier(model, cache, settings.classifier_fit_steps,
                                                                  settings.seed), 4)
         lap("fits")
-    return model.eval(), report
+    return model.eval()

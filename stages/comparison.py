@@ -12,7 +12,7 @@ from rich.table import Table
 from moe.base.data import load_task_split
 from moe.base.formats import load_json, save_csv, save_json
 from moe.core.baselines import teacher_baselines
-from moe.results.comparison import comparison_summary, curve_rows, time_to_accuracy
+from moe.results.comparison import comparison_summary, curve_rows, merge_verdict, time_to_accuracy, verdict_line
 from moe.results.plots import comparison_plot
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, say, stage, task_spec
@@ -33,6 +33,9 @@ def comparison_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTIO
     summary = comparison_summary(runs, {"teacher ensemble": found["ensemble"], "oracle (not deployable)": found["oracle"]},
                                  len(test))
     summary["seconds_to_moe_best_val"] = time_to_accuracy(runs)
+    verdict = merge_verdict(runs)
+    if verdict:
+        summary["merge_verdict"] = verdict
     save_json(summary, paths.comparison_metrics)
     save_csv(curve_rows(runs), paths.comparison_curve)
     comparison_plot(summary["test_accuracy"], runs, f"{heading(spec)}: methods and ablations ({len(test)} test images)",
@@ -50,4 +53,6 @@ def comparison_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTIO
     if summary["contended"]:
         say("* timed while other work shared the CPU (load above the core count): those seconds are not the "
             "variant's alone")
+    if verdict:
+        say(verdict_line(verdict))
     say(f"written {paths.comparison_metrics}, {paths.comparison_plot}")

@@ -9,7 +9,7 @@ from moe.base.errors import MoEError
 from moe.base.params import load_params
 from moe.core.runtime import contended
 from moe.core.variants import variant_params
-from moe.results.comparison import comparison_summary, curve_rows, time_to_accuracy
+from moe.results.comparison import comparison_summary, curve_rows, merge_verdict, time_to_accuracy, verdict_line
 
 from .conftest import ROOT
 from .pipeline_repo import run
@@ -54,6 +54,17 @@ def test_time_to_reach_the_moe_best_validation_accuracy():
     assert time_to_accuracy({"scratch": RUNS["scratch"]}) == {}
     slow = {"moe": RUNS["moe"], "never": _run(10.0, [(5, 10.0)])}
     assert time_to_accuracy(slow)["never"] is None
+
+
+def test_the_verdict_compares_moe_and_scratch_on_validation():
+    # best validation: moe 58.0, scratch 59.0, distill 61.0 (on test moe leads scratch by 10: not used)
+    verdict = merge_verdict(RUNS)
+    assert verdict == {"moe_lead_over_scratch": -1.0, "best_on_validation": "distill"}
+    assert verdict_line(verdict).startswith("the merge does not pay here: scratch 1.0 points above moe")
+    ahead = {**RUNS, "moe": _run(60.0, [(10, 40.0), (20, 62.5)])}
+    assert merge_verdict(ahead) == {"moe_lead_over_scratch": 3.5, "best_on_validation": "moe"}
+    assert verdict_line(merge_verdict(ahead)).startswith("the merge pays here: moe 3.5 points above scratch")
+    assert merge_verdict({"moe": RUNS["moe"], "distill": RUNS["distill"]}) is None
 
 
 def test_curve_rows_are_long_format():
@@ -112,6 +123,10 @@ def test_dvc_repro_comparison_trains_every_variant(tiny_demo):
     baselines = json.loads((repo / "metrics" / "A_baselines.json").read_text())["test_accuracy"]
     assert summary["test_accuracy"]["merged, untrained"] == baselines["merged, untrained"]
     assert summary["test_accuracy"]["teacher ensemble"] == baselines["teacher ensemble"]
+    assert summary["merge_verdict"] == merge_verdict({name: json.loads((repo / "runs" / "A" / f"{name}.json").read_text())
+                                                      for name in variants})
+    said = result.stdout + result.stderr  # messages go to stderr
+    assert said.count(verdict_line(summary["merge_verdict"])) == 1
 
     # nothing to do the second time; a change to one variant reruns that variant and the table only
     assert "Running stage" not in run(["dvc", "repro", "comparison/dvc.yaml"], repo, env).stdout

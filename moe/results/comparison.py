@@ -31,6 +31,24 @@ def time_to_accuracy(runs: dict[str, dict], reference: str = "moe") -> dict[str,
             for name, run in runs.items()}
 
 
+def merge_verdict(runs: dict[str, dict]) -> dict | None:
+    """Does the merge pay on these teachers? moe against the same model from random weights, at the
+    same epochs, judged on validation (the test set chooses nothing). None without both variants."""
+    if not {"moe", "scratch"} <= set(runs):
+        return None
+    lead = runs["moe"]["best_val_accuracy"] - runs["scratch"]["best_val_accuracy"]
+    best = max(runs, key=lambda name: runs[name]["best_val_accuracy"])
+    return {"moe_lead_over_scratch": round(lead, 2), "best_on_validation": best}
+
+
+def verdict_line(verdict: dict) -> str:
+    lead, best = verdict["moe_lead_over_scratch"], verdict["best_on_validation"]
+    if lead > 0:
+        return f"the merge pays here: moe {lead:.1f} points above scratch on validation (best on validation: {best})"
+    return (f"the merge does not pay here: scratch {-lead:.1f} points above moe on validation, at the same epochs; "
+            f"with these teachers train from scratch (best on validation: {best})")
+
+
 def curve_rows(runs: dict[str, dict]) -> list[dict]:
     """Long-format rows (variant as "series", epoch, seconds, images seen, validation accuracy) for
     DVC's plots (the project's series template colours by "series")."""

@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2` (run.sh test): the workers share the cores,
@@ -6,10 +7,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2` (run.sh test): the wo
 
 import pytest
 import torch
+from filelock import FileLock
 
 from moe.base.tasks import load_task
 
-from .pipeline_repo import TINY_DEMO, copy_repo, make_repo, run
+from .pipeline_repo import TINY_DEMO, copy_repo, make_repo, repo_env, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cas771-standin.zip"
@@ -39,14 +41,24 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_demo_built(tmp_path_factory):
-    """The tiny demo (A and B) after one `dvc repro`, committed: built once per process (under xdist,
-    at most once per worker), never changed."""
-    repo, env = make_repo(tmp_path_factory.mktemp("tiny_demo"), TINY_DEMO)
-    first = run(["dvc", "repro"], repo, env)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "dvc repro"]):
-        assert run(cmd, repo, env).returncode == 0
-    return repo, env, first.stdout
+    """The tiny demo (A and B) after one `dvc repro`, committed: built once per test session (the
+    xdist workers share it: the first to need it builds it under a lock), never changed."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's base folder sits in the session's one
+        shared = shared.parent
+    built = shared / "tiny_demo" / "first_repro.txt"
+    with FileLock(str(shared / "tiny_demo.lock")):
+        if not built.exists():
+            shutil.rmtree(built.parent, ignore_errors=True)
+            built.parent.mkdir()
+            repo, env = make_repo(built.parent, TINY_DEMO)
+            first = run(["dvc", "repro"], repo, env)
+            assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+            for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "dvc repro"]):
+                assert run(cmd, repo, env).returncode == 0
+            built.write_text(first.stdout)
+    repo = built.parent / "repo"
+    return repo, repo_env(repo), built.read_text()
 
 
 @pytest.fixture()

@@ -48,13 +48,18 @@ def make_repo(tmp_path: Path, params: dict) -> tuple[Path, dict]:
             node = node[p]
         node[leaf] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1", "CI": "true",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = repo_env(repo)
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "test"]):
         result = run(cmd, repo, env)
         assert result.returncode == 0, result.stderr
     return repo, env
+
+
+def repo_env(repo: Path) -> dict:
+    """The environment the test repository's commands run in: this Python's tools first, its own code."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1", "CI": "true",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
 def copy_repo(repo: Path, env: dict, target: Path) -> tuple[Path, dict]:

@@ -4,7 +4,7 @@ The archive exists beside the project's checkout and in CI only; elsewhere these
 Task A is the accuracy regression: real CIFAR-100 images and the same 1,500 test images as the
 original project, with given teachers of 64-74 %. The aligned merge with its fitted router must be
 far above the teachers' ensemble before any training, route most images to a teacher that holds
-their class, and stay ahead of the same model trained from scratch. Task B's stand-in runs with a tiny budget: it checks
+their class, and keep that through an epoch of the real-data recipe. Task B's stand-in runs with a tiny budget: it checks
 that the 64x64 path, teachers trained here included, works end to end on real files (a meaningful
 Task B accuracy needs hours of CPU, not CI minutes).
 """
@@ -32,14 +32,16 @@ GIVEN_TEACHERS = ROOT / "tests" / "fixtures" / "task_a_teachers"
 ONE_EPOCH_A = {**REAL, "max_train_per_class": 150, "num_epochs": 1, "batch_size": 32, "expert_analysis_interval": 1,
                "lr": 0.001, "warmup_epochs": 1.0, "label_smoothing": 0.1, "ema_decay": 0.998,
                "weight_decay_scope": "matrices", "tta_flip": True,
-               "comparison.variants": {"moe": {}, "scratch": {"method": "scratch"}}}
+               "comparison.variants": {"moe": {}}}
 # measured with the zipped merge (merge.alignment: zip) on 2 AVX-512 cores (bf16 training), this schedule:
 # merged 55.60 % with mirror images (routing 82.5 %); after one epoch the merge is kept (selected epoch 0 at
 # 57.78 % validation); scratch 31.73 %; the teachers' ensemble 30.93 %. With the permutation merge before it
-# (2 AVX2 cores, fp32): merged 52.33 % (routing 81.6 %), scratch 31.40 %.
+# (2 AVX2 cores, fp32): merged 52.33 % (routing 81.6 %), scratch 31.40 %. Scratch is not rerun here (3 min
+# of CI on a slow 2-core machine): tests/test_comparison.py runs that variant through DVC.
 THRESHOLD_MERGED = 51.0
 THRESHOLD_ROUTING = 75.0
-TINY_B = {**REAL, "max_train_per_class": 10, "teacher.epochs": 1, "num_epochs": 1, "expert_analysis_interval": 1}
+TINY_B = {**REAL, "max_train_per_class": 10, "teacher.epochs": 1, "num_epochs": 1, "expert_analysis_interval": 1,
+          "merge.alignment_images": 48}
 
 
 def test_task_b_real_files_run_end_to_end(tmp_path):
@@ -76,10 +78,9 @@ def test_task_a_aligned_merge_of_given_teachers(tmp_path):
     print(f"real-data regression, given teachers: moe selected epoch {moe_run['best_epoch']} "
           f"(validation {moe_run['best_val_accuracy']:.2f}%)")
     print(f"real-data regression, given teachers: merged {accuracy['merged, untrained']:.2f}% (routing "
-          f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}% vs scratch "
-          f"{accuracy['scratch']:.2f}%; teachers' ensemble {accuracy['teacher ensemble']:.2f}%")
-    assert compare["images"] == 1500 and compare["images_seen"]["moe"] == compare["images_seen"]["scratch"]
+          f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}%; teachers' ensemble "
+          f"{accuracy['teacher ensemble']:.2f}%")
+    assert compare["images"] == 1500 and compare["images_seen"]["moe"] == 2025
     assert accuracy["merged, untrained"] >= THRESHOLD_MERGED > accuracy["teacher ensemble"], accuracy
     assert routing["merged, untrained"] >= THRESHOLD_ROUTING, routing
     assert accuracy["moe"] >= accuracy["merged, untrained"] - 3.0, accuracy  # training keeps the merge
-    assert accuracy["moe"] >= accuracy["scratch"] + 10.0, accuracy

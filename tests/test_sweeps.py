@@ -31,7 +31,7 @@ def experiments(shown) -> list[tuple[float, dict]]:
 
 def test_queued_sweep_runs_both_values(tiny_demo):
     repo, env, _ = tiny_demo  # A and B after dvc repro, committed, with diversity_weight 0.1
-    queued = run(["dvc", "exp", "run", "--queue", "-S", "diversity_weight=0.0,0.2", "report@A"], repo, env)
+    queued = run(["dvc", "exp", "run", "--queue", "-S", "diversity_weight=0.0,0.2", "evaluate@A"], repo, env)
     assert queued.returncode == 0 and queued.stdout.count("Queued experiment") == 2, queued.stdout + queued.stderr
     started = run(["dvc", "queue", "start", "-j", "2"], repo, env)
     assert started.returncode == 0, started.stderr
@@ -51,7 +51,7 @@ def test_queued_sweep_runs_both_values(tiny_demo):
 
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("\ndiversity_weight: 0.1", "\ndiversity_weight: 0.2"))
-    workspace = run(["dvc", "repro", "report@A"], repo, env)
+    workspace = run(["dvc", "repro", "evaluate@A"], repo, env)
     assert workspace.returncode == 0, workspace.stderr[-2000:]
     ran = [line for line in workspace.stdout.splitlines() if line.startswith("Running stage")]
     assert "Running stage 'pretrain@A':" not in ran and "Running stage 'merge@A':" not in ran, ran

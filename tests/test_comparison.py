@@ -64,6 +64,8 @@ def test_the_verdict_compares_moe_and_scratch_on_validation():
     ahead = {**RUNS, "moe": _run(60.0, [(10, 40.0), (20, 62.5)])}
     assert merge_verdict(ahead) == {"moe_lead_over_scratch": 3.5, "best_on_validation": "moe"}
     assert verdict_line(merge_verdict(ahead)).startswith("the merge pays here: moe 3.5 points above scratch")
+    level = {**RUNS, "moe": _run(59.0, [(10, 40.0), (20, 59.0)])}
+    assert verdict_line(merge_verdict(level)).startswith("the merge neither pays nor costs here: moe and scratch level")
     assert merge_verdict({"moe": RUNS["moe"], "distill": RUNS["distill"]}) is None
 
 
@@ -96,9 +98,9 @@ def test_dvc_repro_comparison_trains_every_variant(tiny_demo):
     assert {"moe", "distill", "scratch", "no_diversity", "no_balance", "constant_temperature", "no_bn_reestimation",
             "random_classifier", "plain_merge", "no_alignment", "permute_alignment", "fresh_router",
             "no_classifier_fit"} <= set(shipped)
-    repo, env, _ = tiny_demo  # A and B after dvc repro; the variants: the three methods and plain_merge
+    repo, env, _ = tiny_demo  # A and B after dvc repro; the variants: moe, scratch and plain_merge
     variants = list(load_params(repo / "params.yaml")["comparison.variants"])
-    assert variants == ["moe", "distill", "scratch", "plain_merge"]
+    assert variants == ["moe", "scratch", "plain_merge"]
     assert all(load_params(repo / "params.yaml")["comparison.variants"][v] == shipped[v] for v in variants)
     result = run(["dvc", "repro", "comparison/dvc.yaml"], repo, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -29,7 +29,7 @@ GIVEN_TEACHERS = ROOT / "tests" / "fixtures" / "task_a_teachers"
 # CI-sized: 150 training images per class (2,025 after the validation hold-out), one epoch each
 # with the MoE part of the real-data schedule (schedules/real_data.args): warmup, label smoothing, the
 # weights' moving average, decay on matrices only, mirror-image test-time augmentation
-ONE_EPOCH_A = {**REAL, "max_train_per_class": 150, "num_epochs": 1, "batch_size": 32, "expert_analysis_interval": 1,
+ONE_EPOCH_A = {**REAL, "max_train_per_class": 100, "num_epochs": 1, "batch_size": 32, "expert_analysis_interval": 1,
                "lr": 0.001, "warmup_epochs": 1.0, "label_smoothing": 0.1, "ema_decay": 0.998,
                "weight_decay_scope": "matrices", "tta_flip": True,
                "comparison.variants": {"moe": {}}}
@@ -80,7 +80,7 @@ def test_task_a_aligned_merge_of_given_teachers(tmp_path):
     print(f"real-data regression, given teachers: merged {accuracy['merged, untrained']:.2f}% (routing "
           f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}%; teachers' ensemble "
           f"{accuracy['teacher ensemble']:.2f}%")
-    assert compare["images"] == 1500 and compare["images_seen"]["moe"] == 2025
+    assert compare["images"] == 1500 and compare["images_seen"]["moe"] == 1350
     assert accuracy["merged, untrained"] >= THRESHOLD_MERGED > accuracy["teacher ensemble"], accuracy
     assert routing["merged, untrained"] >= THRESHOLD_ROUTING, routing
     assert accuracy["moe"] >= accuracy["merged, untrained"] - 3.0, accuracy  # training keeps the merge

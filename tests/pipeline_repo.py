@@ -19,9 +19,9 @@ TRACKED = ["moe", "stages", "comparison", "tasks", "metrics", "plots", "reports"
 
 
 # Task A and B on generated shapes, a few images per class; the merge's fits shortened to match
-TINY_DEMO = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 3, "num_epochs": 3,
+TINY_DEMO = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epochs": 2, "num_epochs": 2,
              "expert_analysis_interval": 2, "bn_recalibration_batches": 2, "batch_size": 8,
-             "merge.router_fit_steps": 100, "merge.classifier_fit_steps": 100,
+             "merge.alignment_images": 24, "merge.router_fit_steps": 100, "merge.classifier_fit_steps": 100,
              # two methods and one merge ablation, from the shipped list (tests/test_comparison.py; distill
              # runs through DVC in tests/test_onnx_teachers.py)
              "comparison.variants": {"moe": {}, "scratch": {"method": "scratch"},

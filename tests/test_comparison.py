@@ -112,7 +112,7 @@ def test_dvc_repro_comparison_trains_every_variant(tiny_demo):
     train_images = 15 * (6 - 1)  # 6 demo images per class, one per class held out for validation
     for name in variants:
         record = json.loads((repo / "runs" / "A" / f"{name}.json").read_text())
-        assert [e["images_seen"] for e in record["epochs"]] == [train_images, 2 * train_images, 3 * train_images]
+        assert [e["images_seen"] for e in record["epochs"]] == [train_images, 2 * train_images]
         assert all(e["load"] >= 0 for e in record["epochs"]) and isinstance(record["contended"], bool)
         assert 0 < record["epochs"][0]["seconds"] < record["epochs"][-1]["seconds"] == summary["train_seconds"][name]
     assert (repo / "plots" / "A" / "comparison.png").stat().st_size > 10_000

@@ -27,9 +27,10 @@ def test_shipped_teacher_checkpoints_replace_pretraining(tmp_path):
 
 
 def test_ctrl_c_saves_then_dvc_repro_resumes(tiny_demo):
-    repo, env, _ = tiny_demo  # merged (and trained for 3 epochs): now train for 10
+    repo, env, _ = tiny_demo  # merged (and trained for 2 epochs): now train for 10
     params = (repo / "params.yaml").read_text()
-    (repo / "params.yaml").write_text(params.replace("\nnum_epochs: 3", "\nnum_epochs: 10"))
+    assert "\nnum_epochs: 2\n" in params
+    (repo / "params.yaml").write_text(params.replace("\nnum_epochs: 2\n", "\nnum_epochs: 10\n"))
     checkpoint = repo / "checkpoints" / "A" / "train_state.pth"
     # SIGINT as a terminal's Ctrl-C sends it (an xdist worker ignores it, and a child would inherit that)
     proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True,

@@ -27,7 +27,7 @@ case "${1:-}" in
     ;;
   test)
     setup
-    # two workers of one thread each (tests/conftest.py): CI 16.5 min instead of 26 on 2 cores
+    # two workers of one thread each (tests/conftest.py) sharing one tiny-demo build: CI 17 min on a slow 2-core machine
     python -m pytest -q -n 2 --durations=12
     ;;
   *)

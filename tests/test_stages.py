@@ -10,7 +10,7 @@ from moe.base.formats import safe_load
 from moe.core.checkpoints import save_model
 from moe.core.models import TeacherCNN
 
-from .pipeline_repo import make_repo, run
+from .pipeline_repo import TINY_DEMO, make_repo, run
 
 
 def test_shipped_teacher_checkpoints_replace_pretraining(tmp_path):
@@ -27,10 +27,10 @@ def test_shipped_teacher_checkpoints_replace_pretraining(tmp_path):
 
 
 def test_ctrl_c_saves_then_dvc_repro_resumes(tiny_demo):
-    repo, env, _ = tiny_demo  # merged (and trained for 2 epochs): now train for 10
-    params = (repo / "params.yaml").read_text()
-    assert "\nnum_epochs: 2\n" in params
-    (repo / "params.yaml").write_text(params.replace("\nnum_epochs: 2\n", "\nnum_epochs: 10\n"))
+    repo, env, _ = tiny_demo  # merged (and trained for a few epochs): now train for 10
+    params, trained = (repo / "params.yaml").read_text(), f"\nnum_epochs: {TINY_DEMO['num_epochs']}\n"
+    assert trained in params
+    (repo / "params.yaml").write_text(params.replace(trained, "\nnum_epochs: 10\n"))
     checkpoint = repo / "checkpoints" / "A" / "train_state.pth"
     # SIGINT as a terminal's Ctrl-C sends it (an xdist worker ignores it, and a child would inherit that)
     proc = subprocess.Popen(["moe", "train", "--task", "A"], cwd=repo, env=env, stderr=subprocess.PIPE, text=True,

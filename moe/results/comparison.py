@@ -43,11 +43,11 @@ def merge_verdict(runs: dict[str, dict]) -> dict | None:
 
 def verdict_line(verdict: dict) -> str:
     lead, best = verdict["moe_lead_over_scratch"], verdict["best_on_validation"]
-    if lead > 0:
-        return f"the merge pays here: moe {lead:.1f} points above scratch on validation (best on validation: {best})"
-    if lead == 0:
+    if round(lead, 1) == 0:  # level at the precision the line shows
         return (f"the merge neither pays nor costs here: moe and scratch level on validation, at the same epochs "
                 f"(best on validation: {best})")
+    if lead > 0:
+        return f"the merge pays here: moe {lead:.1f} points above scratch on validation (best on validation: {best})"
     return (f"the merge does not pay here: scratch {-lead:.1f} points above moe on validation, at the same epochs; "
             f"with these teachers train from scratch (best on validation: {best})")
 

@@ -75,7 +75,8 @@ def main():
         for alignment, router, steps in MERGE_CHOICES:
             if alignment not in args.alignments.split(",") or (args.fitted_only and (router, steps) != ("fitted", 500)):
                 continue
-            q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps}
+            q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps,
+                 "merge.min_error_reduction": 0.0}  # the merged model itself, whatever the check would decide
             started = time.perf_counter()
             model, report = initial_model("moe", spec, files, data, settings_from(MergeSettings, q))
             emit({"alignment": alignment, "router": router, "classifier_fit_steps": steps, **figures(model),
@@ -93,9 +94,12 @@ def main():
             aside += time.perf_counter() - taken
             return result
 
-        model, _ = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
+        model, report = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
         model.to(device)
         merged, epochs = measured(model), []
+        if report.random_val_accuracy is not None:  # the check against a random start (merge.min_error_reduction)
+            merged.update({"val_merged": report.merged_val_accuracy, "val_random_start": report.random_val_accuracy,
+                           "started_random": report.started_random})
 
         def on_epoch(record, m):
             epochs.append({"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)})

@@ -10,7 +10,7 @@ from moe.base.params import param_names, settings_from
 from moe.core.checkpoints import save_model
 from moe.core.inference import accuracy, predict
 from moe.core.merge import MergeSettings
-from moe.core.methods import initial_model
+from moe.core.methods import error_reduction, initial_model
 from moe.core.routing import routing_summary
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
@@ -37,6 +37,10 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     if report.correlation_after:
         metrics["mean_correlation_before"] = round(sum(report.correlation_before.values()) / len(report.correlation_before), 4)
         metrics["mean_correlation_after"] = round(sum(report.correlation_after.values()) / len(report.correlation_after), 4)
+    if report.random_val_accuracy is not None:  # the check against a random start (merge.min_error_reduction)
+        metrics.update({"val_accuracy_merged": report.merged_val_accuracy,
+                        "val_accuracy_random_start": report.random_val_accuracy,
+                        "started_random": report.started_random})
     save_json(metrics, paths.merge_metrics)
     save_json({"correlation_before": report.correlation_before, "correlation_after": report.correlation_after,
                "alignment_images": report.alignment_images, "bn_images": report.bn_images,
@@ -46,6 +50,14 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
         say("channel correlation between teachers, before -> after alignment: " + ", ".join(
             f"{point} {report.correlation_before[point]:.2f} -> {after:.2f}"
             for point, after in report.correlation_after.items()))
+    if report.random_val_accuracy is not None:
+        cut = error_reduction(report.merged_val_accuracy, report.random_val_accuracy)
+        fewer = f"{100 * cut:.0f}% fewer" if cut >= 0 else f"{-100 * cut:.0f}% more"
+        say(f"the merged model makes {fewer} validation errors than scratch's random start "
+            f"({report.merged_val_accuracy:.1f}% right against {report.random_val_accuracy:.1f}%, both calibrated)"
+            + (f", less than merge.min_error_reduction ({p['merge.min_error_reduction']:g}): these teachers add little "
+               "a random start lacks, so training starts from random weights, as scratch does"
+               if report.started_random else ""))
     say(f"merged {spec.num_experts} teachers into {paths.merged} in {sum(report.seconds.values()):.0f} s "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in report.seconds.items())}); validation accuracy before training "
         f"{acc:.1f}%, routing agreement {routing:.1f}%")

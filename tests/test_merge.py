@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from moe.core.merge import EXPERT_KEYS, backbone_key_map, merge_teachers, recalibrate_batchnorm
@@ -88,3 +89,43 @@ def test_teacher_count_must_match_experts(task_a):
     from moe.base.errors import MoEError
     with pytest.raises(MoEError, match="task A: got 2 teachers for 3 experts"):
         merge_teachers(task_a, trained_looking_teachers(2))
+
+
+def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
+    """merge.min_error_reduction: the merged model is kept only when it avoids that share of the validation
+    errors of scratch's calibrated random start; otherwise training starts from scratch's own weights exactly."""
+    from moe.base.data import Split, TaskData
+    from moe.core.merge import merge_and_calibrate
+    from moe.core.methods import error_reduction, initial_model, merged_or_random_start, state_digest, train_moe
+    from .test_alignment import NORM, small_merge_settings
+
+    g = torch.Generator().manual_seed(1)
+    split = lambda n: Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(n) % 15)
+    data = TaskData(split(45), split(30), *NORM)
+    settings = small_merge_settings(router_init="fitted", classifier_fit_steps=10)
+    merged, report = merge_and_calibrate(task_a, trained_looking_teachers(), [NORM] * 3, data, settings)
+    scratch, _ = initial_model("scratch", task_a, [], data, settings)
+
+    start, checked = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=1.0))
+    assert checked.started_random and 0 <= checked.merged_val_accuracy <= 100 and 0 <= checked.random_val_accuracy <= 100
+    assert state_digest(start) == state_digest(scratch)  # scratch's start, not the calibrated random model
+    cut = error_reduction(checked.merged_val_accuracy, checked.random_val_accuracy)
+    if cut < 1.0:  # the merge left errors to avoid: with min_error_reduction 1.0 the check had to fail
+        kept, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=cut))
+        assert kept is merged and not report.started_random
+    _, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=cut + 1e-6))
+    assert report.started_random
+
+    # real Task A's given teachers (56.93 % against 37.87 %) avoid 30.7 % of the random start's errors; a
+    # random start right on every image leaves nothing to avoid
+    assert error_reduction(56.93, 37.87) == pytest.approx(19.06 / 62.13) and error_reduction(100.0, 100.0) == 0.0
+    assert error_reduction(37.87, 56.93) < 0
+
+    # from there, moe trains exactly as scratch does
+    p = {"num_epochs": 1, "lr": 0.01, "batch_size": 15, "patience": 5, "seed": 3, "val_fraction": 0.1,
+         "max_train_per_class": 0, "gate_noise_std": 0.1, "warmup_epochs": 0.0, "weight_decay": 0.0,
+         "weight_decay_scope": "all", "label_smoothing": 0.0, "ema_decay": 0.0, "flips": "random",
+         "diversity_weight": 0.1, "balance_weight": 0.5, "initial_temperature": 2.0, "final_temperature": 0.5}
+    runs = [train_moe(method, p, task_a, model, data, [], "fp32").history
+            for method, model in (("moe", start), ("scratch", scratch))]
+    assert runs[0] == runs[1] and runs[0][0]["train_loss"] > 0

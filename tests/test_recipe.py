@@ -97,6 +97,36 @@ def test_training_with_an_average_selects_and_returns_the_average():
     assert 100.0 * (logits.argmax(1) == val_set.labels).float().mean().item() == pytest.approx(averaged.best_val_accuracy)
 
 
+class FlipsSeen(CrossEntropy):
+    """Plain classification that records, per epoch, which training images were mirrored."""
+
+    def __init__(self):
+        self.epoch, self.mirrored = 0, {}
+
+    def begin_epoch(self, model, epoch, num_epochs):
+        self.epoch = epoch
+
+    def step(self, model, x, y, where=None):
+        images, mirrored = where
+        self.mirrored.setdefault(self.epoch, {}).update(zip(images.tolist(), mirrored.tolist()))
+        return super().step(model, x, y)
+
+
+def test_alternating_flips_show_every_image_both_ways_over_two_epochs():
+    train_set, val_set = _tiny(n_train=40)
+    seen = {}
+    for flips in ("random", "alternating"):
+        objective = FlipsSeen()
+        fit(TeacherCNN(3), objective, train_set, val_set,
+            TrainConfig(num_epochs=3, batch_size=8, patience=99, flips=flips), [0.5] * 3, [0.25] * 3)
+        seen[flips] = [[objective.mirrored[e][i] for i in range(40)] for e in range(3)]
+    first, second, third = seen["alternating"]
+    assert all(a != b for a, b in zip(first, second)) and first == third
+    assert 10 <= sum(first) <= 30  # a random half to start with (seeded): 40 images, expected 20
+    random_first, random_second, _ = seen["random"]
+    assert sum(a == b for a, b in zip(random_first, random_second)) >= 10  # independent coins repeat about half
+
+
 @pytest.mark.parametrize("make", [lambda: TeacherCNN(4), lambda: MoEModel(4, 2)])
 def test_flip_averages_the_image_and_its_mirror(make):
     torch.manual_seed(1)

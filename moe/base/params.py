@@ -25,6 +25,7 @@ KD_TARGETS = ("crops", "images")  # what distill's teachers predict on: each tra
 METHODS = ("moe", "distill", "scratch")  # how the MoE is made (moe.methods)
 ALIGNMENTS = ("none", "permute", "zip")  # how the teachers' channels are matched before averaging (moe.alignment)
 ROUTER_INITS = ("fresh", "fitted")  # how the router starts (moe.router)
+FLIPS = ("random", "alternating")  # how training images are mirrored from epoch to epoch (moe.batches)
 DECAY_SCOPES = ("all", "matrices")  # which weights weight decay pulls towards zero (moe.training)
 
 
@@ -101,6 +102,11 @@ SCHEMA: dict[str, Param] = {
                                   "expert learning from every image)", lambda v: 0 <= v <= 1, "between 0 and 1"),
     "merge.classifier_fit_steps": Param(int, 500, "steps of fitting the classifier on cached training features at merge "
                                   "time (0: keep it as built)", lambda v: v >= 0, ">= 0"),
+    "merge.min_error_reduction": Param(float, 0.15, "share of the validation errors of scratch's random weights (given "
+                                       "the same calibration: BatchNorm statistics, router and classifier fits) that "
+                                       "the merged model must avoid, or training starts from those random weights as "
+                                       "scratch does: the teachers then add little a random start lacks (0: no check)",
+                                       lambda v: 0 <= v <= 1, "between 0 and 1"),
     "gate_noise_std": Param(float, 0.1, "std of the Gaussian noise added to gating logits during training",
                             lambda v: v >= 0, ">= 0"),
     # MoE training: the original project's names, meanings and defaults
@@ -117,6 +123,9 @@ SCHEMA: dict[str, Param] = {
     "ema_decay": Param(float, 0.0, "keep an exponential moving average of the weights with this decay per step and "
                        "validate, select and save it as the model (0: off; 0.99-0.999 are usual)",
                        lambda v: 0 <= v < 1, "0 <= value < 1"),
+    "flips": Param.choice("random", "training images' horizontal flips: random (the original: each image mirrored with "
+                          "probability 1/2 in every epoch) or alternating (a random half mirrored in even epochs, the "
+                          "other half in odd ones: each image seen both ways over any two epochs)", FLIPS),
     "tta_flip": Param(bool, False, "evaluate and predict: average the predictions for each image and its mirror image"),
     "patience": Param(int, 20, "epochs without a better validation accuracy before early stopping (original default 20)",
                       lambda v: v >= 1, ">= 1"),
@@ -166,7 +175,7 @@ SCHEMA: dict[str, Param] = {
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "kd_targets", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
-                "label_smoothing", "ema_decay", "tta_flip", "patience", "batch_size", "seed",
+                "label_smoothing", "ema_decay", "flips", "tta_flip", "patience", "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
                 *(k for k in SCHEMA if k.startswith("merge."))}
 

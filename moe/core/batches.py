@@ -15,6 +15,13 @@ def crop_flip_draws(n: int, generator: torch.Generator, pad: int = 4) -> tuple[t
     return dy, dx, flip
 
 
+def alternating_flips(n: int, seed: int) -> torch.Tensor:
+    """Which of ``n`` images are mirrored in even epochs (a seeded random half); odd epochs mirror the
+    others. airbench's derandomised flips: over any two epochs each image is seen both ways, where
+    independent coin flips show a quarter of the images the same way twice."""
+    return torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
+
+
 def crop_and_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor,
                   pad: int = 4) -> torch.Tensor:
     """Crop each zero-padded uint8 image at its offset and flip it where asked, for a whole batch at

@@ -12,6 +12,7 @@ The merge stage calls ``initial_model``; the train stage and every comparison va
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import torch
@@ -21,7 +22,8 @@ from ..base.params import METHODS, settings_from
 from ..base.tasks import TaskSpec, require_distillation
 from .checkpoints import load_teacher, read_metadata
 from .folding import fold_batchnorm
-from .merge import MergeReport, MergeSettings, merge_and_calibrate
+from .inference import accuracy, predict
+from .merge import MergeReport, MergeSettings, calibrate, merge_and_calibrate
 from .models import MoEModel
 from .onnx_teachers import OnnxTeacher, is_onnx, on_onnx_runtime, resolve_teacher_runtime
 from .objectives import DistillObjective, MoEObjective
@@ -54,7 +56,43 @@ def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: 
     require_distillation(spec, method, "method")
     # an ONNX teacher has no weights to merge (None): its expert starts fresh (``moe.core.merge``)
     teachers = [None if is_onnx(f) else load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
-    return merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
+    merged, report = merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
+    if settings.min_error_reduction <= 0:
+        return merged, report
+    return merged_or_random_start(merged, report, spec, data, settings)
+
+
+def error_reduction(accuracy: float, baseline: float) -> float:
+    """The share of ``baseline``'s errors (accuracies in percent) that ``accuracy`` avoids; a share, not
+    points, so that it means the same on an easy task (a random start right on 90 % of the images)
+    and a hard one. Nothing to avoid when the baseline makes no errors: 0."""
+    return (accuracy - baseline) / (100.0 - baseline) if baseline < 100.0 else 0.0
+
+
+def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec, data: TaskData,
+                           settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
+    """The merged model, unless it avoids less than ``settings.min_error_reduction`` of the validation
+    errors of scratch's random weights given the same calibration: then scratch's start itself.
+
+    Teachers that barely left their initial weights, or learnt from few images, carry features no better
+    than random ones, and a network started from them ends several points below the same network
+    started from random weights (docs/results.md, "A task of your own"); a calibrated random start is
+    the yardstick. Not the calibrated random model, though: its fitted router and classifier slow
+    training as the merged model's do."""
+    started = time.perf_counter()
+    device = next(merged.parameters()).device
+    probe = calibrate(random_moe(spec, settings.seed, settings.gate_noise_std).to(device), spec, data, settings,
+                      MergeReport())
+
+    def val_accuracy(model):
+        logits, _ = predict(model, data.val.images, data.mean, data.std)
+        return round(100.0 * accuracy(logits, data.val.labels), 2)
+
+    report.merged_val_accuracy, report.random_val_accuracy = val_accuracy(merged), val_accuracy(probe)
+    report.seconds["random_start_check"] = round(time.perf_counter() - started, 2)
+    report.started_random = (error_reduction(report.merged_val_accuracy, report.random_val_accuracy)
+                             < settings.min_error_reduction)
+    return (random_moe(spec, settings.seed, settings.gate_noise_std) if report.started_random else merged), report
 
 
 def objective_for(method: str, p: dict, spec: TaskSpec, teacher_files: list[Path], mean, std,

@@ -24,7 +24,7 @@ from ..base.errors import MoEError
 from ..base.formats import safe_load, save_torch
 from ..base.params import default_of
 from . import distributed
-from .batches import batch_order, crop_and_flip, crop_flip_draws
+from .batches import alternating_flips, batch_order, crop_and_flip, crop_flip_draws
 from .inference import accuracy, predict
 from .runtime import autocast, machine_load, memory_format_for, rng_state, set_rng_state
 from .schedules import lr_factor
@@ -42,6 +42,7 @@ class TrainConfig:
     warmup_epochs: float = default_of("warmup_epochs")
     weight_decay_scope: str = default_of("weight_decay_scope")
     ema_decay: float = default_of("ema_decay")
+    flips: str = default_of("flips")
     precision: str = "fp32"  # resolved already: "bf16" or "fp32"
 
     def fingerprint(self, objective, extra: dict | None = None) -> str:
@@ -167,6 +168,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # stepped after every batch
         optimizer, lambda step: lr_factor(step, steps_per_epoch, cfg.num_epochs, cfg.warmup_epochs))
     loader_rng = torch.Generator().manual_seed(cfg.seed)
+    first_flips = alternating_flips(len(train_set), cfg.seed) if cfg.flips == "alternating" else None
     fingerprint = cfg.fingerprint(objective, settings)
     checkpoint = Path(checkpoint) if checkpoint else None
 
@@ -218,7 +220,10 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
             # every rank draws the whole global batch's crops (same generator state), then makes its own part
-            dy, dx, mirrored = (distributed.shard(d) for d in crop_flip_draws(len(idx), loader_rng))
+            dy, dx, mirrored = crop_flip_draws(len(idx), loader_rng)
+            if first_flips is not None:  # the crops as drawn, the flips by the image and the epoch's parity
+                mirrored = first_flips[idx] ^ bool(epoch % 2)
+            dy, dx, mirrored = (distributed.shard(d) for d in (dy, dx, mirrored))
             mine = distributed.shard(idx.to(device))
             x = crop_and_flip(images[mine], dy, dx, mirrored)
             x = normalize(x, mean, std).contiguous(memory_format=layout)

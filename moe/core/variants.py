@@ -59,4 +59,5 @@ def train_variant(spec: TaskSpec, data: TaskData, test: Split, teacher_files: li
             "best_epoch": result.best_epoch, "best_val_accuracy": round(result.best_val_accuracy, 2),
             "train_seconds": epochs[-1]["seconds"], "images_seen": epochs[-1]["images_seen"],
             "setup_seconds": round(setup_seconds, 2), "bn_images": merge_report.bn_images,
+            "started_random": merge_report.started_random,
             "cores": os.cpu_count(), "contended": contended([e["load"] for e in epochs]), "epochs": epochs}

@@ -80,10 +80,9 @@ def test_task_a_aligned_merge_of_given_teachers(tmp_path):
     print(f"real-data regression, given teachers: merged {accuracy['merged, untrained']:.2f}% (routing "
           f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}%; teachers' ensemble "
           f"{accuracy['teacher ensemble']:.2f}%")
-    merge = json.loads((repo / "metrics" / "A_merge.json").read_text())
-    print(f"real-data regression, given teachers: merged {merge['val_accuracy_merged']:.2f}% on validation against "
-          f"{merge['val_accuracy_random_start']:.2f}% for scratch's random start, both calibrated")
-    assert not merge["started_random"]  # the merge's check: these teachers know more than random weights
+    # the merge's check (merge.min_error_reduction): these teachers know more than random weights (the
+    # variant's own merge; metrics/A_merge.json belongs to the main pipeline's merge stage, not run here)
+    assert moe_run["started_random"] is False, moe_run
     assert compare["images"] == 1500 and compare["images_seen"]["moe"] == 1350
     assert accuracy["merged, untrained"] >= THRESHOLD_MERGED > accuracy["teacher ensemble"], accuracy
     assert routing["merged, untrained"] >= THRESHOLD_ROUTING, routing

@@ -4,8 +4,8 @@ merged model and scratch's random start, each calibrated the same way, on valida
 
     python scripts/random_start_probe.py own models/own/teachers seed=101
 
-Records: docs/results/own_task/random_start_probe.jsonl (its first lines, from before the check was
-part of the merge, also give test figures).
+Records: docs/results/own_task/random_start_check.jsonl (this script); random_start_probe.jsonl beside
+it holds an earlier version's lines, from before the check was part of the merge, with test figures.
 """
 
 import json

@@ -30,12 +30,14 @@ def _clock(seconds: float) -> str:
 
 class RichProgress:
     """A bar within each epoch (on a terminal) and one line after each epoch that stays on screen and
-    shows when piped: losses, accuracies, the epoch's seconds and the time left for the whole run."""
+    shows when piped: losses, accuracies, the epoch's seconds and the time left for the whole run, and
+    for ``runs_after`` more runs like it (the teachers still to train after this one)."""
 
     active: list["RichProgress"] = []  # bars to close on Ctrl-C
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, runs_after: int = 0):
         self.label = label
+        self.runs_after = runs_after
         self.bar = None
         self.task = None
         self.epoch_seconds: list[float] = []
@@ -57,7 +59,7 @@ class RichProgress:
         per_epoch = (sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds
                      else (time.perf_counter() - self.started) / max(done_in_epoch, 1e-9))
         in_epoch = per_epoch * (1 - done_in_epoch)
-        return in_epoch + per_epoch * (self.num_epochs - self.epoch - 1)
+        return in_epoch + per_epoch * (self.num_epochs - self.epoch - 1 + self.runs_after * self.num_epochs)
 
     def advance(self, loss, accuracy):
         self.n += 1

@@ -27,7 +27,7 @@ def pretrain_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     paths = Paths(spec.name)
     device = distributed.setup(pick_device())  # this rank's device under torchrun
     teachers, _, _ = obtain_teachers(spec, paths.data, settings_from(TeacherSettings, p), device, resolve_precision(p["precision"], device),
-                                     progress_for=lambda name: RichProgress(f"teacher {name}"),
+                                     progress_for=lambda name, runs_after: RichProgress(f"teacher {name}", runs_after),
                                      say=say if distributed.is_rank_zero() else lambda s: None)
     distributed.teardown()
     if not distributed.is_rank_zero():

@@ -122,3 +122,16 @@ def test_predict_table_fits_80_columns_with_eight_experts_and_long_names(tmp_pat
         assert shown == pytest.approx(list(record["gates"].values()), abs=0.006)
         assert record["top"][0]["class"].startswith(row.split()[1].rstrip("…"))
     assert "8=expert_with_a_long_name_7" in result.stdout
+
+
+def test_epoch_line_counts_the_time_of_the_runs_still_to_come(monkeypatch, capsys):
+    """pretrain's line after a teacher's epoch: the time left for this teacher and for those after it."""
+    from stages import console
+
+    clock = iter([100.0, 110.0])  # the epoch starts at 100 s and ends at 110 s
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    progress = console.RichProgress("teacher a", runs_after=2)
+    progress.start_epoch(0, 3, 5)
+    progress.end_epoch({"epoch": 1, "train_loss": 1.5, "train_accuracy": 40.0, "val_accuracy": 35.0})
+    # two more epochs of this teacher and three of each of the two after it, at 10 s an epoch
+    assert capsys.readouterr().err.strip().endswith("10.0 s  left 1:20")

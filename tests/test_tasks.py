@@ -150,7 +150,10 @@ def test_teacher_is_scored_with_the_normalisation_it_states(tmp_path):
     stated = {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}
     s = parse_task(spec(teachers=[{"name": "a", "classes": [0, 1, 2]},
                                   {"name": "b", "classes": [2, 3], "checkpoint": str(given), "normalization": stated}]))
-    teachers, mean, std = obtain_teachers(s, _data(tmp_path, s), P, torch.device("cpu"), "fp32")
+    runs = []
+    teachers, mean, std = obtain_teachers(s, _data(tmp_path, s), P, torch.device("cpu"), "fp32",
+                                          progress_for=lambda name, runs_after: runs.append((name, runs_after)))
+    assert runs == [("a", 0)]  # only teacher a trains here: its progress counts no other after it
     assert teachers[1].mean == stated["mean"] and teachers[1].std == stated["std"] and teachers[1].origin == str(given)
     assert teachers[0].mean == mean and teachers[0].origin == "trained"
 

@@ -80,10 +80,11 @@ def _given_teacher(spec: TaskSpec, i: int, data_root: Path) -> tuple[TeacherCNN 
 
 
 def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, device: torch.device, precision: str,
-                    progress_for=lambda name: None, say=lambda s: None) -> tuple[list[Teacher], list, list]:
+                    progress_for=lambda name, runs_after: None, say=lambda s: None) -> tuple[list[Teacher], list, list]:
     """Every teacher of the task (all or nothing), and the task's training normalisation.
 
-    Given checkpoints are all checked before any teacher trains.
+    Given checkpoints are all checked before any teacher trains. ``progress_for(name, runs_after)`` gives
+    the progress of a teacher trained here, ``runs_after`` the number of teachers to train after it.
     Teachers trained here use the merged task's training statistics, so the merged backbone sees
     inputs on the scale they saw; a given teacher is scored with the normalisation it states.
     """
@@ -95,7 +96,7 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
         if isinstance(model, OnnxTeacher) and model.input_size and model.input_size != (spec.image_size,) * 2:
             say(f"warning: {model.path} takes {model.input_size[0]}x{model.input_size[1]} images; task {spec.name}'s "
                 f"{spec.image_size}x{spec.image_size} images are resized for it (bilinear, whole image)")
-    teachers = []
+    teachers, to_train = [], sum(g is None for g in given)
     for i, t in enumerate(spec.teachers):
         train_set, val_set, test_set = prepare_teacher_data(spec, root, i, merged, s.max_train_per_class, s.seed)
         if given[i] is not None:
@@ -107,7 +108,9 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
             cfg = TrainConfig(num_epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.epochs,
                               batch_size=s.batch_size, seed=s.seed + i, warmup_epochs=s.warmup_epochs,
                               weight_decay_scope=s.weight_decay_scope, ema_decay=0.0, precision=precision)
-            fit(model, CrossEntropy(s.label_smoothing), train_set, val_set, cfg, mean, std, progress=progress_for(t.name), say=say)
+            to_train -= 1
+            fit(model, CrossEntropy(s.label_smoothing), train_set, val_set, cfg, mean, std,
+                progress=progress_for(t.name, to_train), say=say)
         logits, _ = predict(model, test_set.images, mean, std, precision=precision)
         teachers.append(Teacher(model.cpu(), 100.0 * accuracy(logits, test_set.labels), len(test_set), origin,
                                 list(mean), list(std)))

@@ -76,7 +76,7 @@ def main():
             if alignment not in args.alignments.split(",") or (args.fitted_only and (router, steps) != ("fitted", 500)):
                 continue
             q = {**p, "merge.alignment": alignment, "merge.router_init": router, "merge.classifier_fit_steps": steps,
-                 "merge.min_error_reduction": 0.0}  # the merged model itself, whatever the check would decide
+                 "merge.min_odds_ratio": 0.0}  # the merged model itself, whatever the check would decide
             started = time.perf_counter()
             model, report = initial_model("moe", spec, files, data, settings_from(MergeSettings, q))
             emit({"alignment": alignment, "router": router, "classifier_fit_steps": steps, **figures(model),
@@ -97,7 +97,7 @@ def main():
         model, report = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
         model.to(device)
         merged, epochs = measured(model), []
-        if report.random_val_accuracy is not None:  # the check against a random start (merge.min_error_reduction)
+        if report.random_val_accuracy is not None:  # the check against a random start (merge.min_odds_ratio)
             merged.update({"val_merged": report.merged_val_accuracy, "val_random_start": report.random_val_accuracy,
                            "started_random": report.started_random})
 

@@ -1,5 +1,5 @@
 """Are the teachers' features worth more than random ones? The merge's own check
-(``merge.min_error_reduction``, ``moe.core.methods.merged_or_random_start``) on a task's data: the
+(``merge.min_odds_ratio``, ``moe.core.methods.merged_or_random_start``) on a task's data: the
 merged model and scratch's random start, each calibrated the same way, on validation. One JSON line.
 
     python scripts/random_start_probe.py own models/own/teachers seed=101
@@ -17,23 +17,26 @@ from moe.base.data import prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
 from moe.core.merge import MergeSettings
-from moe.core.methods import initial_model
+from moe.core.methods import initial_model, odds_ratio
 
 
 def main():
     task, teachers = sys.argv[1], Path(sys.argv[2])
     changes = {k: json.loads(v) for k, v in (s.split("=", 1) for s in sys.argv[3:])}
     p = load_params("params.yaml", {"batch_size": 32, **changes})
-    if p["merge.min_error_reduction"] <= 0:
-        sys.exit("merge.min_error_reduction is 0: the merge runs no check to probe")
+    if p["merge.min_odds_ratio"] <= 0:
+        sys.exit("merge.min_odds_ratio is 0: the merge runs no check to probe")
     spec = load_task(Path("tasks") / f"{task}.yaml")
     data = prepare_task_data(spec, Path("data") / task, p["val_fraction"], p["seed"], p["max_train_per_class"])
     files = [teachers / f"teacher_{i + 1}.pth" for i in range(spec.num_experts)]
     started = time.perf_counter()
     _, report = initial_model("moe", spec, files, data, settings_from(MergeSettings, p))
     print(json.dumps({"task": task, "teachers": str(teachers), "changes": changes,
-                      "margin": p["merge.min_error_reduction"], "merged": {"val": report.merged_val_accuracy},
-                      "random": {"val": report.random_val_accuracy}, "started_random": report.started_random,
+                      "min_odds_ratio": p["merge.min_odds_ratio"], "merged": {"val": report.merged_val_accuracy},
+                      "random": {"val": report.random_val_accuracy}, "val_images": len(data.val),
+                      "odds_ratio": round(odds_ratio(report.merged_val_accuracy, report.random_val_accuracy,
+                                                     len(data.val)), 3),
+                      "started_random": report.started_random,
                       "seconds": {**report.seconds, "total": round(time.perf_counter() - started, 1)},
                       "load": open("/proc/loadavg").read().split()[:3]}), flush=True)
 

@@ -26,7 +26,7 @@ TINY_DEMO = {"demo.train_per_class": 6, "demo.test_per_class": 3, "teacher.epoch
              # runs through DVC in tests/test_onnx_teachers.py)
              "comparison.variants": {"moe": {}, "scratch": {"method": "scratch"},
                                      "plain_merge": {"merge.alignment": "none", "merge.router_init": "fresh",
-                                                     "merge.classifier_fit_steps": 0, "merge.min_error_reduction": 0}}}
+                                                     "merge.classifier_fit_steps": 0, "merge.min_odds_ratio": 0}}}
 
 
 def run(cmd, cwd, env, timeout=1800):

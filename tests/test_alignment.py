@@ -186,7 +186,7 @@ def small_merge_settings(**changes) -> MergeSettings:
                             "bn_recalibration_batches": 2, "batch_size": 8, "classifier_from_teachers": True,
                             "router_init": "fresh", "router_fit_steps": 10, "classifier_fit_steps": 0,
                             "gate_noise_std": 0.1, "seed": 5, "precision": "fp32",
-                            "router_uniform_share": 0.0, "min_error_reduction": 0.0, **changes})
+                            "router_uniform_share": 0.0, "min_odds_ratio": 0.0, **changes})
 
 
 def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):

@@ -92,11 +92,12 @@ def test_teacher_count_must_match_experts(task_a):
 
 
 def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
-    """merge.min_error_reduction: the merged model is kept only when it avoids that share of the validation
-    errors of scratch's calibrated random start; otherwise training starts from scratch's own weights exactly."""
+    """merge.min_odds_ratio: the merged model is kept only when its odds of a right validation answer are
+    that many times those of scratch's calibrated random start; otherwise training starts from scratch's
+    own weights exactly."""
     from moe.base.data import Split, TaskData
     from moe.core.merge import merge_and_calibrate
-    from moe.core.methods import error_reduction, initial_model, merged_or_random_start, state_digest, train_moe
+    from moe.core.methods import initial_model, merged_or_random_start, odds_ratio, state_digest, train_moe
     from .test_alignment import NORM, small_merge_settings
 
     g = torch.Generator().manual_seed(1)
@@ -106,20 +107,23 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     merged, report = merge_and_calibrate(task_a, trained_looking_teachers(), [NORM] * 3, data, settings)
     scratch, _ = initial_model("scratch", task_a, [], data, settings)
 
-    start, checked = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=1.0))
+    start, checked = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=1e6))
     assert checked.started_random and 0 <= checked.merged_val_accuracy <= 100 and 0 <= checked.random_val_accuracy <= 100
     assert state_digest(start) == state_digest(scratch)  # scratch's start, not the calibrated random model
-    cut = error_reduction(checked.merged_val_accuracy, checked.random_val_accuracy)
-    if cut < 1.0:  # the merge left errors to avoid: with min_error_reduction 1.0 the check had to fail
-        kept, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=cut))
-        assert kept is merged and not report.started_random
-    _, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_error_reduction=cut + 1e-6))
+    ratio = odds_ratio(checked.merged_val_accuracy, checked.random_val_accuracy, len(data.val))
+    kept, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=ratio - 1e-6))
+    assert kept is merged and not report.started_random
+    _, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=ratio + 1e-6))
     assert report.started_random
 
-    # real Task A's given teachers (56.93 % against 37.87 %) avoid 30.7 % of the random start's errors; a
-    # random start right on every image leaves nothing to avoid
-    assert error_reduction(56.93, 37.87) == pytest.approx(19.06 / 62.13) and error_reduction(100.0, 100.0) == 0.0
-    assert error_reduction(37.87, 56.93) < 0
+    # by hand, with half an image added to the right and the wrong answers: real Task A's given teachers
+    # (427 of 750 validation images right) against the calibrated random start (284 of 750)
+    assert odds_ratio(56.93, 37.87, 750) == pytest.approx((427.5 / 323.5) / (284.5 / 466.5), rel=1e-3)
+    assert odds_ratio(56.93, 37.87, 750) == pytest.approx(2.167, abs=1e-3)
+    # a perfect score has finite odds; the same accuracy, a ratio of 1; the ratio is symmetric in its order
+    assert odds_ratio(100.0, 95.83, 24) == pytest.approx((24.5 / 0.5) / (23.5 / 1.5), rel=1e-3)
+    assert odds_ratio(40.0, 40.0, 30) == 1.0
+    assert odds_ratio(37.87, 56.93, 750) == pytest.approx(1 / odds_ratio(56.93, 37.87, 750))
 
     # from there, moe trains exactly as scratch does
     p = {"num_epochs": 1, "lr": 0.01, "batch_size": 15, "patience": 5, "seed": 3, "val_fraction": 0.1,

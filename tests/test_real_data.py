@@ -80,7 +80,7 @@ def test_task_a_aligned_merge_of_given_teachers(tmp_path):
     print(f"real-data regression, given teachers: merged {accuracy['merged, untrained']:.2f}% (routing "
           f"{routing['merged, untrained']:.1f}%), after one epoch moe {accuracy['moe']:.2f}%; teachers' ensemble "
           f"{accuracy['teacher ensemble']:.2f}%")
-    # the merge's check (merge.min_error_reduction): these teachers know more than random weights (the
+    # the merge's check (merge.min_odds_ratio): these teachers know more than random weights (the
     # variant's own merge; metrics/A_merge.json belongs to the main pipeline's merge stage, not run here)
     assert moe_run["started_random"] is False, moe_run
     assert compare["images"] == 1500 and compare["images_seen"]["moe"] == 1350

@@ -102,11 +102,11 @@ SCHEMA: dict[str, Param] = {
                                   "expert learning from every image)", lambda v: 0 <= v <= 1, "between 0 and 1"),
     "merge.classifier_fit_steps": Param(int, 500, "steps of fitting the classifier on cached training features at merge "
                                   "time (0: keep it as built)", lambda v: v >= 0, ">= 0"),
-    "merge.min_error_reduction": Param(float, 0.15, "share of the validation errors of scratch's random weights (given "
-                                       "the same calibration: BatchNorm statistics, router and classifier fits) that "
-                                       "the merged model must avoid, or training starts from those random weights as "
-                                       "scratch does: the teachers then add little a random start lacks (0: no check)",
-                                       lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "merge.min_odds_ratio": Param(float, 1.3, "how many times the odds of a right answer on validation (right : wrong) "
+                                  "of scratch's random weights, given the same calibration (BatchNorm statistics, "
+                                  "router and classifier fits), the merged model's odds must be, or training starts "
+                                  "from those random weights as scratch does: the teachers then add little a random "
+                                  "start lacks (0: no check)", lambda v: v >= 0, ">= 0"),
     "gate_noise_std": Param(float, 0.1, "std of the Gaussian noise added to gating logits during training",
                             lambda v: v >= 0, ">= 0"),
     # MoE training: the original project's names, meanings and defaults

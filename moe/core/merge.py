@@ -140,7 +140,7 @@ class MergeSettings:
     router_fit_steps: int = field(metadata={"param": "merge.router_fit_steps"})
     router_uniform_share: float = field(metadata={"param": "merge.router_uniform_share"})
     classifier_fit_steps: int = field(metadata={"param": "merge.classifier_fit_steps"})
-    min_error_reduction: float = field(metadata={"param": "merge.min_error_reduction"})
+    min_odds_ratio: float = field(metadata={"param": "merge.min_odds_ratio"})
     bn_recalibration_batches: int
     batch_size: int
     classifier_from_teachers: bool
@@ -158,7 +158,7 @@ class MergeReport:
     correlation_after: dict = field(default_factory=dict)
     router_loss: float | None = None
     classifier_loss: float | None = None
-    # the check against a random start (merge.min_error_reduction): validation accuracy of each, calibrated
+    # the check against a random start (merge.min_odds_ratio): validation accuracy of each, calibrated
     merged_val_accuracy: float | None = None
     random_val_accuracy: float | None = None
     started_random: bool = False  # the check failed: training starts from scratch's random weights

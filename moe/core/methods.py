@@ -57,22 +57,31 @@ def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: 
     # an ONNX teacher has no weights to merge (None): its expert starts fresh (``moe.core.merge``)
     teachers = [None if is_onnx(f) else load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
     merged, report = merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
-    if settings.min_error_reduction <= 0:
+    if settings.min_odds_ratio <= 0:
         return merged, report
     return merged_or_random_start(merged, report, spec, data, settings)
 
 
-def error_reduction(accuracy: float, baseline: float) -> float:
-    """The share of ``baseline``'s errors (accuracies in percent) that ``accuracy`` avoids; a share, not
-    points, so that it means the same on an easy task (a random start right on 90 % of the images)
-    and a hard one. Nothing to avoid when the baseline makes no errors: 0."""
-    return (accuracy - baseline) / (100.0 - baseline) if baseline < 100.0 else 0.0
+def odds_ratio(accuracy: float, baseline: float, images: int) -> float:
+    """``accuracy``'s odds of a right answer (right : wrong) over ``baseline``'s, both in percent of the
+    same ``images`` images.
+
+    Odds rather than points or a share of the errors: they weigh a gain alike on a hard task and an easy
+    one. A share of the errors asks too much of a hard task (where a calibrated random start is right on
+    20 % of validation, avoiding 15 % of its errors means 32 % right), points too much of an easy one
+    (where the random start is right on 95 %). Half an image is added to both counts (Haldane's
+    correction), so that a perfect score has finite odds."""
+    def odds(percent):
+        right = percent / 100.0 * images + 0.5
+        return right / (images + 1 - right)
+    return odds(accuracy) / odds(baseline)
 
 
 def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec, data: TaskData,
                            settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
-    """The merged model, unless it avoids less than ``settings.min_error_reduction`` of the validation
-    errors of scratch's random weights given the same calibration: then scratch's start itself.
+    """The merged model, unless its odds of a right answer on validation are less than
+    ``settings.min_odds_ratio`` times those of scratch's random weights given the same calibration
+    (``odds_ratio``): then scratch's start itself.
 
     Teachers that barely left their initial weights, or learnt from few images, carry features no better
     than random ones, and a network started from them ends several points below the same network
@@ -90,8 +99,8 @@ def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec
 
     report.merged_val_accuracy, report.random_val_accuracy = val_accuracy(merged), val_accuracy(probe)
     report.seconds["random_start_check"] = round(time.perf_counter() - started, 2)
-    report.started_random = (error_reduction(report.merged_val_accuracy, report.random_val_accuracy)
-                             < settings.min_error_reduction)
+    report.started_random = (odds_ratio(report.merged_val_accuracy, report.random_val_accuracy, len(data.val))
+                             < settings.min_odds_ratio)
     return (random_moe(spec, settings.seed, settings.gate_noise_std) if report.started_random else merged), report
 
 

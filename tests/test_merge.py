@@ -133,3 +133,27 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     runs = [train_moe(method, p, task_a, model, data, [], "fp32").history
             for method, model in (("moe", start), ("scratch", scratch))]
     assert runs[0] == runs[1] and runs[0][0]["train_loss"] > 0
+
+
+def test_merge_stage_reports_the_check_and_says_which_start_training_gets(tiny_demo):
+    """The tiny demo's merge with the check on: metrics/A_merge.json holds both accuracies, their odds
+    ratio and the verdict; the stage says it in one line; a threshold the merge cannot reach turns the
+    verdict to a random start (which start that is: the test above)."""
+    import json
+
+    from .pipeline_repo import run
+
+    repo, env, _ = tiny_demo
+    metrics_file = repo / "metrics" / "A_merge.json"
+    for threshold in (1.0, 1e6):
+        merged = run(["moe", "merge", "--task", "A", "--merge-min-odds-ratio", str(threshold)], repo, env)
+        assert merged.returncode == 0, merged.stderr[-2000:]
+        m = json.loads(metrics_file.read_text())
+        ratio = m["odds_ratio_over_random_start"]
+        assert 0 <= m["val_accuracy_random_start"] <= 100 and 0 <= m["val_accuracy_merged"] <= 100
+        assert (ratio > 1) == (m["val_accuracy_merged"] > m["val_accuracy_random_start"])
+        assert m["started_random"] == (ratio < threshold)
+        said = " ".join(merged.stderr.split())
+        assert f"odds of a right validation answer are {ratio:.2f} times scratch's random start's" in said
+        assert ("training starts from random weights" in said) == m["started_random"]
+    assert m["started_random"] and "less than merge.min_odds_ratio (1e+06)" in said

@@ -97,9 +97,9 @@ def main():
         model, report = initial_model(method, spec, files, data, settings_from(MergeSettings, p))
         model.to(device)
         merged, epochs = measured(model), []
-        if report.random_val_accuracy is not None:  # the check against a random start (merge.min_odds_ratio)
+        if report.odds_ratio is not None:  # the check against a random start (merge.min_odds_ratio)
             merged.update({"val_merged": report.merged_val_accuracy, "val_random_start": report.random_val_accuracy,
-                           "started_random": report.started_random})
+                           "odds_ratio": round(report.odds_ratio, 3), "started_random": report.started_random})
 
         def on_epoch(record, m):
             epochs.append({"epoch": record["epoch"], "val": round(record["val_accuracy"], 2), **measured(m)})

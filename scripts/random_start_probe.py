@@ -17,7 +17,7 @@ from moe.base.data import prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
 from moe.core.merge import MergeSettings
-from moe.core.methods import initial_model, odds_ratio
+from moe.core.methods import initial_model
 
 
 def main():
@@ -34,8 +34,7 @@ def main():
     print(json.dumps({"task": task, "teachers": str(teachers), "changes": changes,
                       "min_odds_ratio": p["merge.min_odds_ratio"], "merged": {"val": report.merged_val_accuracy},
                       "random": {"val": report.random_val_accuracy}, "val_images": len(data.val),
-                      "odds_ratio": round(odds_ratio(report.merged_val_accuracy, report.random_val_accuracy,
-                                                     len(data.val)), 3),
+                      "odds_ratio": round(report.odds_ratio, 3),
                       "started_random": report.started_random,
                       "seconds": {**report.seconds, "total": round(time.perf_counter() - started, 1)},
                       "load": open("/proc/loadavg").read().split()[:3]}), flush=True)

@@ -10,7 +10,7 @@ from moe.base.params import param_names, settings_from
 from moe.core.checkpoints import save_model
 from moe.core.inference import accuracy, predict
 from moe.core.merge import MergeSettings
-from moe.core.methods import initial_model, odds_ratio
+from moe.core.methods import initial_model
 from moe.core.routing import routing_summary
 
 from .common import PARAMS_OPTION, TASK_OPTION, Paths, reads, say, stage, task_spec
@@ -37,11 +37,11 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     if report.correlation_after:
         metrics["mean_correlation_before"] = round(sum(report.correlation_before.values()) / len(report.correlation_before), 4)
         metrics["mean_correlation_after"] = round(sum(report.correlation_after.values()) / len(report.correlation_after), 4)
-    if report.random_val_accuracy is not None:  # the check against a random start (merge.min_odds_ratio)
-        ratio = odds_ratio(report.merged_val_accuracy, report.random_val_accuracy, len(data.val))
+    if report.odds_ratio is not None:  # the check against a random start (merge.min_odds_ratio)
         metrics.update({"val_accuracy_merged": report.merged_val_accuracy,
                         "val_accuracy_random_start": report.random_val_accuracy,
-                        "odds_ratio_over_random_start": round(ratio, 3), "started_random": report.started_random})
+                        "odds_ratio_over_random_start": round(report.odds_ratio, 3),
+                        "started_random": report.started_random})
     save_json(metrics, paths.merge_metrics)
     save_json({"correlation_before": report.correlation_before, "correlation_after": report.correlation_after,
                "alignment_images": report.alignment_images, "bn_images": report.bn_images,
@@ -51,8 +51,8 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
         say("channel correlation between teachers, before -> after alignment: " + ", ".join(
             f"{point} {report.correlation_before[point]:.2f} -> {after:.2f}"
             for point, after in report.correlation_after.items()))
-    if report.random_val_accuracy is not None:
-        say(f"the merged model's odds of a right validation answer are {ratio:.2f} times scratch's random start's "
+    if report.odds_ratio is not None:
+        say(f"the merged model's odds of a right validation answer are {report.odds_ratio:.2f} times scratch's random start's "
             f"({report.merged_val_accuracy:.1f}% right against {report.random_val_accuracy:.1f}%, both calibrated)"
             + (f", less than merge.min_odds_ratio ({p['merge.min_odds_ratio']:g}): these teachers add little "
                "a random start lacks, so training starts from random weights, as scratch does"

@@ -111,6 +111,7 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     assert checked.started_random and 0 <= checked.merged_val_accuracy <= 100 and 0 <= checked.random_val_accuracy <= 100
     assert state_digest(start) == state_digest(scratch)  # scratch's start, not the calibrated random model
     ratio = odds_ratio(checked.merged_val_accuracy, checked.random_val_accuracy, len(data.val))
+    assert checked.odds_ratio == ratio  # the report keeps the ratio the rule compared
     kept, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=ratio - 1e-6))
     assert kept is merged and not report.started_random
     _, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=ratio + 1e-6))

@@ -161,6 +161,7 @@ class MergeReport:
     # the check against a random start (merge.min_odds_ratio): validation accuracy of each, calibrated
     merged_val_accuracy: float | None = None
     random_val_accuracy: float | None = None
+    odds_ratio: float | None = None  # the merged model's odds of a right answer over the random start's
     started_random: bool = False  # the check failed: training starts from scratch's random weights
     seconds: dict = field(default_factory=dict)  # step -> seconds
 

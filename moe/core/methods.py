@@ -99,8 +99,8 @@ def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec
 
     report.merged_val_accuracy, report.random_val_accuracy = val_accuracy(merged), val_accuracy(probe)
     report.seconds["random_start_check"] = round(time.perf_counter() - started, 2)
-    report.started_random = (odds_ratio(report.merged_val_accuracy, report.random_val_accuracy, len(data.val))
-                             < settings.min_odds_ratio)
+    report.odds_ratio = odds_ratio(report.merged_val_accuracy, report.random_val_accuracy, len(data.val))
+    report.started_random = report.odds_ratio < settings.min_odds_ratio
     return (random_moe(spec, settings.seed, settings.gate_noise_std) if report.started_random else merged), report
 
 

@@ -28,7 +28,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
     data = prepare_task_data(spec, paths.data, p["val_fraction"], p["seed"], p["max_train_per_class"])
     # method scratch: the same architecture from random weights, to isolate what the teachers are worth
     model, report = initial_model(p["method"], spec, paths.teacher_files(spec), data,
-                                  settings_from(MergeSettings, p))
+                                  settings_from(MergeSettings, p), say)
     logits, gates = predict(model, data.val.images, data.mean, data.std)
     acc = 100.0 * accuracy(logits, data.val.labels)
     routing = routing_summary(spec, gates, data.val.labels)["routing_agreement"]

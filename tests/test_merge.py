@@ -157,4 +157,10 @@ def test_merge_stage_reports_the_check_and_says_which_start_training_gets(tiny_d
         said = " ".join(merged.stderr.split())
         assert f"odds of a right validation answer are {ratio:.2f} times scratch's random start's" in said
         assert ("training starts from random weights" in said) == m["started_random"]
+        # a line as each step ends, the merge's then the random start's (a merge can take minutes)
+        steps = ["merge: alignment done in", "merge: batchnorm done in", "merge: feature cache done in",
+                 "merge: fits done in", "merge: checking it against scratch's random weights",
+                 "random start: batchnorm done in", "random start: feature cache done in", "random start: fits done in"]
+        assert [said.find(step) for step in steps] == sorted(said.find(step) for step in steps)
+        assert min(said.find(step) for step in steps) >= 0
     assert m["started_random"] and "less than merge.min_odds_ratio (1e+06)" in said

@@ -23,7 +23,7 @@ from ..base.tasks import TaskSpec, require_distillation
 from .checkpoints import load_teacher, read_metadata
 from .folding import fold_batchnorm
 from .inference import accuracy, predict
-from .merge import MergeReport, MergeSettings, calibrate, merge_and_calibrate
+from .merge import MergeReport, MergeSettings, calibrate, merge_and_calibrate, step_clock
 from .models import MoEModel
 from .onnx_teachers import OnnxTeacher, is_onnx, on_onnx_runtime, resolve_teacher_runtime
 from .objectives import DistillObjective, MoEObjective
@@ -49,17 +49,19 @@ def random_moe(spec: TaskSpec, seed: int, gate_noise_std: float = 0.1) -> MoEMod
 
 
 def initial_model(method: str, spec: TaskSpec, teacher_files: list[Path], data: TaskData,
-                  settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
-    """The model ``method`` starts training from, with what its making did."""
+                  settings: MergeSettings, say=lambda s: None) -> tuple[MoEModel, MergeReport]:
+    """The model ``method`` starts training from, with what its making did; ``say`` hears a line after
+    each step of a merge."""
     if method == "scratch":
         return random_moe(spec, settings.seed, settings.gate_noise_std), MergeReport()
     require_distillation(spec, method, "method")
     # an ONNX teacher has no weights to merge (None): its expert starts fresh (``moe.core.merge``)
     teachers = [None if is_onnx(f) else load_teacher(f, len(t.class_ids)) for f, t in zip(teacher_files, spec.teachers)]
-    merged, report = merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings)
+    merged, report = merge_and_calibrate(spec, teachers, teacher_normalisations(teacher_files, data), data, settings,
+                                         say)
     if settings.min_odds_ratio <= 0:
         return merged, report
-    return merged_or_random_start(merged, report, spec, data, settings)
+    return merged_or_random_start(merged, report, spec, data, settings, say)
 
 
 def odds_ratio(accuracy: float, baseline: float, images: int) -> float:
@@ -78,7 +80,7 @@ def odds_ratio(accuracy: float, baseline: float, images: int) -> float:
 
 
 def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec, data: TaskData,
-                           settings: MergeSettings) -> tuple[MoEModel, MergeReport]:
+                           settings: MergeSettings, say=lambda s: None) -> tuple[MoEModel, MergeReport]:
     """The merged model, unless its odds of a right answer on validation are less than
     ``settings.min_odds_ratio`` times those of scratch's random weights given the same calibration
     (``odds_ratio``): then scratch's start itself.
@@ -90,8 +92,9 @@ def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec
     training as the merged model's do."""
     started = time.perf_counter()
     device = next(merged.parameters()).device
+    say("merge: checking it against scratch's random weights, given the same calibration")
     probe = calibrate(random_moe(spec, settings.seed, settings.gate_noise_std).to(device), spec, data, settings,
-                      MergeReport())
+                      MergeReport(), step_clock({}, "random start", say))
 
     def val_accuracy(model):
         logits, _ = predict(model, data.val.images, data.mean, data.std)

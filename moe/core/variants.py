@@ -44,7 +44,7 @@ def train_variant(spec: TaskSpec, data: TaskData, test: Split, teacher_files: li
                   progress=None, say=lambda s: None) -> dict:
     """Make the variant's starting model, train it, measure it on ``test``; returns its record."""
     started = time.perf_counter()
-    model, merge_report = initial_model(p["method"], spec, teacher_files, data, settings_from(MergeSettings, p))
+    model, merge_report = initial_model(p["method"], spec, teacher_files, data, settings_from(MergeSettings, p), say)
     model.to(device)
     start_accuracy, start_routing = test_figures(spec, model, test, data.mean, data.std, flip=p["tta_flip"])
     setup_seconds = time.perf_counter() - started

@@ -44,7 +44,7 @@ def merge_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, *,
                         "started_random": report.started_random})
     save_json(metrics, paths.merge_metrics)
     save_json({"correlation_before": report.correlation_before, "correlation_after": report.correlation_after,
-               "alignment_images": report.alignment_images, "bn_images": report.bn_images,
+               "alignment_images": report.alignment_images, "bn_images": report.bn_images, "fit_images": report.fit_images,
                "router_loss": report.router_loss, "classifier_loss": report.classifier_loss},
               paths.merge_details)  # no timings in outputs: the same inputs give the same bytes
     if report.correlation_after:

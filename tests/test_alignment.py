@@ -8,7 +8,8 @@ from moe.base.data import Split, TaskData
 from moe.base.errors import MoEError
 from moe.base.tasks import parse_task
 from moe.core import alignment
-from moe.core.merge import MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm
+from moe.core.merge import (MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm,
+                            training_subset)
 from moe.core.models import MoEModel, TeacherCNN
 from moe.core.router import CachedFeatures, cache_features, fit_router, owner_targets
 
@@ -186,7 +187,8 @@ def small_merge_settings(**changes) -> MergeSettings:
                             "bn_recalibration_batches": 2, "batch_size": 8, "classifier_from_teachers": True,
                             "router_init": "fresh", "router_fit_steps": 10, "classifier_fit_steps": 0,
                             "gate_noise_std": 0.1, "seed": 5, "precision": "fp32",
-                            "router_uniform_share": 0.0, "min_odds_ratio": 0.0, **changes})
+                            "router_uniform_share": 0.0, "min_odds_ratio": 0.0, "fit_images": 0,
+                            **changes})
 
 
 def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
@@ -208,3 +210,23 @@ def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
     assert aligned_report.alignment_images == 10 and set(aligned_report.correlation_after) == set(alignment.POINTS)
     assert aligned_report.router_loss is not None and aligned_report.classifier_loss is not None
     assert all(torch.isfinite(v).all() for v in aligned.state_dict().values() if v.is_floating_point())
+    assert aligned_report.fit_images == 40  # 0: the fits read every training image
+
+
+def test_the_fits_read_a_seeded_subset_of_training_images(task_a):
+    """merge.fit_images: the router and classifier fits read that many training images, the same ones for
+    the same seed (the first of them are the alignment's images), and all of them for 0 or more than there are."""
+    data = task_a_sized_data()
+    subset = training_subset(data, 12, seed=5)
+    assert len(subset) == 12 and torch.equal(training_subset(data, 12, seed=5).images, subset.images)
+    assert torch.equal(training_subset(data, 10, seed=5).images, subset.images[:10])
+    assert not torch.equal(training_subset(data, 12, seed=6).images, subset.images)
+    rows = {bytes(img.numpy().tobytes()): int(label) for img, label in zip(data.train.images, data.train.labels)}
+    assert all(rows[bytes(img.numpy().tobytes())] == int(label) for img, label in zip(subset.images, subset.labels))
+    assert training_subset(data, 0, seed=5) is data.train
+    everything = training_subset(data, 99, seed=5)
+    assert len(everything) == 40 and sorted(everything.labels.tolist()) == sorted(data.train.labels.tolist())
+
+    _, report = merge_and_calibrate(task_a, trained_looking_teachers(), [NORM] * 3, data,
+                                    small_merge_settings(router_init="fitted", classifier_fit_steps=5, fit_images=12))
+    assert report.fit_images == 12 and report.router_loss is not None and report.classifier_loss is not None

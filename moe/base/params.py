@@ -102,6 +102,10 @@ SCHEMA: dict[str, Param] = {
                                   "expert learning from every image)", lambda v: 0 <= v <= 1, "between 0 and 1"),
     "merge.classifier_fit_steps": Param(int, 500, "steps of fitting the classifier on cached training features at merge "
                                   "time (0: keep it as built)", lambda v: v >= 0, ">= 0"),
+    "merge.fit_images": Param(int, 0, "training images whose cached features the router and classifier fits "
+                              "read, in the merge and in its check against a random start (0: all of them; the "
+                              "feature passes over them are most of a merge's time on a CPU, but fewer images "
+                              "start the merged model lower and make the check more lenient)", lambda v: v >= 0, ">= 0"),
     "merge.min_odds_ratio": Param(float, 1.3, "how many times the odds of a right answer on validation (right : wrong) "
                                   "of scratch's random weights, given the same calibration (BatchNorm statistics, "
                                   "router and classifier fits), the merged model's odds must be, or training starts "

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from ..base.data import TaskData, normalize
+from ..base.data import Split, TaskData, normalize
 from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
 from . import alignment, router, zipping
@@ -140,6 +140,7 @@ class MergeSettings:
     router_fit_steps: int = field(metadata={"param": "merge.router_fit_steps"})
     router_uniform_share: float = field(metadata={"param": "merge.router_uniform_share"})
     classifier_fit_steps: int = field(metadata={"param": "merge.classifier_fit_steps"})
+    fit_images: int = field(metadata={"param": "merge.fit_images"})
     min_odds_ratio: float = field(metadata={"param": "merge.min_odds_ratio"})
     bn_recalibration_batches: int
     batch_size: int
@@ -154,6 +155,7 @@ class MergeReport:
     """What the merge did, for the stage's line and ``metrics/<task>_merge.json``."""
     bn_images: int = 0
     alignment_images: int = 0
+    fit_images: int = 0  # training images the router and classifier fits read
     correlation_before: dict = field(default_factory=dict)  # point -> mean matched correlation
     correlation_after: dict = field(default_factory=dict)
     router_loss: float | None = None
@@ -166,10 +168,13 @@ class MergeReport:
     seconds: dict = field(default_factory=dict)  # step -> seconds
 
 
-def alignment_subset(data: TaskData, count: int, seed: int) -> torch.Tensor:
-    """``count`` seeded training images (all of them when there are fewer) for the activation statistics."""
+def training_subset(data: TaskData, count: int, seed: int) -> Split:
+    """``count`` seeded training images with their labels, in a seeded order (all of them when there are
+    fewer; 0: the training split itself): the merge's statistics and fits need fewer images than training."""
+    if count <= 0:
+        return data.train
     g = torch.Generator().manual_seed(seed + 1)
-    return data.train.images[torch.randperm(len(data.train), generator=g)[:count]]
+    return data.train.subset(torch.randperm(len(data.train), generator=g)[:count])
 
 
 def step_clock(seconds: dict, what: str, say=lambda s: None):
@@ -199,7 +204,7 @@ def merge_and_calibrate(spec: TaskSpec, teachers: list[TeacherCNN | None], norma
     cnn = [i for i, t in enumerate(teachers) if t is not None]
     backbone = None  # merge.alignment zip: the zipped backbone, in place of the teachers' mean
     if settings.alignment in ("permute", "zip") and len(cnn) >= 2:
-        images = alignment_subset(data, settings.alignment_images, settings.seed)
+        images = training_subset(data, settings.alignment_images, settings.seed).images
         given = [teachers[i].to(device) for i in cnn]
         own = [normalisations[i] for i in cnn]
         if settings.alignment == "zip":
@@ -228,8 +233,9 @@ def calibrate(model: MoEModel, spec: TaskSpec, data: TaskData, settings: MergeSe
     lap("batchnorm")
     fit_router = settings.router_init == "fitted" and settings.router_fit_steps > 0
     if fit_router or settings.classifier_fit_steps > 0:
-        cache = router.cache_features(model, data.train, data.mean, data.std,
-                                      resolve_precision(settings.precision, device))
+        images = training_subset(data, settings.fit_images, settings.seed)
+        cache = router.cache_features(model, images, data.mean, data.std, resolve_precision(settings.precision, device))
+        report.fit_images = len(images)
         lap("feature_cache")
         if fit_router:
             report.router_loss = round(router.fit_router(model, cache, spec, settings.router_fit_steps, settings.seed,

@@ -82,6 +82,7 @@ class RichProgress:
         line = (f"{self.label} epoch {record['epoch']}/{self.num_epochs}  loss {record['train_loss']:.3f}"
                 + (f" ({', '.join(terms)})" if terms else "")
                 + f"  train {record['train_accuracy']:.1f}%  val {record['val_accuracy']:.1f}%"
+                + (f" (trained on {record['image_size']}px images)" if "image_size" in record else "")
                 + f"  {self.epoch_seconds[-1]:.1f} s  left {_clock(self._run_left(1.0))}")
         console.print(line, soft_wrap=True, markup=False)
 

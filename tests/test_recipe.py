@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from moe.base.data import Split
+from moe.base.errors import MoEError
+from moe.core.batches import downscale, scaled_size
 from moe.core.folding import fold_batchnorm
 from moe.core.inference import predict
 from moe.core.losses import moe_loss
@@ -189,3 +191,52 @@ def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs):
     p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
     assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
     assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
+
+
+class SizesSeen(CrossEntropy):
+    """Plain classification that records the image sizes each epoch trained on."""
+
+    def __init__(self):
+        self.epoch, self.sizes = 0, {}
+
+    def begin_epoch(self, model, epoch, num_epochs):
+        self.epoch = epoch
+
+    def step(self, model, x, y, where=None):
+        self.sizes.setdefault(self.epoch, set()).add(tuple(x.shape[-2:]))
+        return super().step(model, x, y)
+
+
+def test_low_res_epochs_train_on_scaled_down_crops_then_full_size():
+    """low_res_epochs: the first epochs see each augmented crop scaled to low_res_scale of its side (the
+    network takes any size), later ones and validation the full size."""
+    train_set, val_set = _tiny(n_train=40)
+    objective = SizesSeen()
+    result = fit(TeacherCNN(3), objective, train_set, val_set,
+                 TrainConfig(num_epochs=3, batch_size=8, patience=99, low_res_epochs=2, low_res_scale=0.5),
+                 [0.5] * 3, [0.25] * 3)
+    assert objective.sizes == {0: {(8, 8)}, 1: {(8, 8)}, 2: {(16, 16)}}  # 16x16 images
+    assert len(result.history) == 3 and all(math.isfinite(r["train_loss"]) for r in result.history)
+    assert [r["image_size"] for r in result.history] == [8, 8, 16]
+    # a weighted mean of neighbouring pixels: a flat image stays flat, a random one keeps its mean
+    flat = torch.full((2, 3, 32, 32), 0.7)
+    assert downscale(flat, 16).shape == (2, 3, 16, 16) and torch.allclose(downscale(flat, 16), flat[..., :16, :16])
+    noise = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    small = downscale(noise, 16)
+    assert abs(small.mean() - noise.mean()) < 0.01 and small.std() < 0.6 * noise.std()  # averaged, not sampled
+    assert downscale(noise, 32) is noise
+    assert scaled_size(32, 0.5) == 16 and scaled_size(64, 0.5) == 32 and scaled_size(64, 0.75) == 48
+    with pytest.raises(MoEError, match="low_res_scale"):
+        scaled_size(32, 0.1)
+
+
+def test_low_res_off_is_the_plain_loop():
+    """low_res_epochs 0 (the default) changes nothing: the same losses to the bit as without the setting."""
+    train_set, val_set = _tiny(n_train=40)
+    runs = []
+    for cfg in (TrainConfig(num_epochs=2, batch_size=8, patience=99),
+                TrainConfig(num_epochs=2, batch_size=8, patience=99, low_res_epochs=0, low_res_scale=0.25)):
+        torch.manual_seed(0)
+        runs.append(fit(TeacherCNN(3), CrossEntropy(0.0), train_set, val_set, cfg, [0.5] * 3, [0.25] * 3))
+    assert [r["train_loss"] for r in runs[0].history] == [r["train_loss"] for r in runs[1].history]
+    assert runs[0].history == runs[1].history and "image_size" not in runs[1].history[0]

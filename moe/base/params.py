@@ -130,6 +130,11 @@ SCHEMA: dict[str, Param] = {
     "flips": Param.choice("random", "training images' horizontal flips: random (the original: each image mirrored with "
                           "probability 1/2 in every epoch) or alternating (a random half mirrored in even epochs, the "
                           "other half in odd ones: each image seen both ways over any two epochs)", FLIPS),
+    "low_res_epochs": Param(int, 0, "the first epochs train on images scaled down by low_res_scale (progressive "
+                            "resizing: at 0.5 an epoch takes about a third of the time; 0: every epoch at full size, "
+                            "as the original)", lambda v: v >= 0, ">= 0"),
+    "low_res_scale": Param(float, 0.5, "low_res_epochs: the training images' side, as a share of the task's image size",
+                           lambda v: 0 < v <= 1, "0 < value <= 1"),
     "tta_flip": Param(bool, False, "evaluate and predict: average the predictions for each image and its mirror image"),
     "patience": Param(int, 20, "epochs without a better validation accuracy before early stopping (original default 20)",
                       lambda v: v >= 1, ">= 1"),
@@ -179,7 +184,8 @@ SCHEMA: dict[str, Param] = {
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "kd_targets", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
-                "label_smoothing", "ema_decay", "flips", "tta_flip", "patience", "batch_size", "seed",
+                "label_smoothing", "ema_decay", "flips", "low_res_epochs", "low_res_scale", "tta_flip", "patience",
+                "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
                 *(k for k in SCHEMA if k.startswith("merge."))}
 

@@ -24,7 +24,7 @@ from ..base.errors import MoEError
 from ..base.formats import safe_load, save_torch
 from ..base.params import default_of
 from . import distributed
-from .batches import alternating_flips, batch_order, crop_and_flip, crop_flip_draws
+from .batches import alternating_flips, batch_order, crop_and_flip, crop_flip_draws, downscale, scaled_size
 from .inference import accuracy, predict
 from .runtime import autocast, machine_load, memory_format_for, rng_state, set_rng_state
 from .schedules import lr_factor
@@ -43,6 +43,8 @@ class TrainConfig:
     weight_decay_scope: str = default_of("weight_decay_scope")
     ema_decay: float = default_of("ema_decay")
     flips: str = default_of("flips")
+    low_res_epochs: int = default_of("low_res_epochs")
+    low_res_scale: float = default_of("low_res_scale")
     precision: str = "fp32"  # resolved already: "bf16" or "fp32"
 
     def fingerprint(self, objective, extra: dict | None = None) -> str:
@@ -169,6 +171,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         optimizer, lambda step: lr_factor(step, steps_per_epoch, cfg.num_epochs, cfg.warmup_epochs))
     loader_rng = torch.Generator().manual_seed(cfg.seed)
     first_flips = alternating_flips(len(train_set), cfg.seed) if cfg.flips == "alternating" else None
+    low_res_size = scaled_size(train_set.images.shape[-1], cfg.low_res_scale) if cfg.low_res_epochs else None
     fingerprint = cfg.fingerprint(objective, settings)
     checkpoint = Path(checkpoint) if checkpoint else None
 
@@ -226,7 +229,10 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
             dy, dx, mirrored = (distributed.shard(d) for d in (dy, dx, mirrored))
             mine = distributed.shard(idx.to(device))
             x = crop_and_flip(images[mine], dy, dx, mirrored)
-            x = normalize(x, mean, std).contiguous(memory_format=layout)
+            x = normalize(x, mean, std)
+            if epoch < cfg.low_res_epochs:
+                x = downscale(x, low_res_size)
+            x = x.contiguous(memory_format=layout)
             y = labels[mine]
             with autocast(device, cfg.precision):
                 step = objective.step(train_model, x, y, where=(mine, mirrored))
@@ -261,6 +267,8 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         record = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_accuracy": 100.0 * sums["correct"] / seen,
                   "val_loss": F.cross_entropy(val_logits, val_set.labels).item(), "val_accuracy": val_acc, "lr": lr}
         record.update({f"{name}_loss": sums[name] / seen for name in sums if name not in ("loss", "correct", "seen")})
+        if cfg.low_res_epochs:  # the side of the images this epoch trained on (validation: always full size)
+            record["image_size"] = low_res_size if epoch < cfg.low_res_epochs else train_set.images.shape[-1]
         record.update(objective.epoch_figures())
         record.update(objective.validation_figures(val_gates, val_set.labels, val_logits.shape[1]))
         if val_acc > best_acc:

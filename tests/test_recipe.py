@@ -99,11 +99,12 @@ def test_training_with_an_average_selects_and_returns_the_average():
     assert 100.0 * (logits.argmax(1) == val_set.labels).float().mean().item() == pytest.approx(averaged.best_val_accuracy)
 
 
-class FlipsSeen(CrossEntropy):
-    """Plain classification that records, per epoch, which training images were mirrored."""
+class BatchesSeen(CrossEntropy):
+    """Plain classification that records, per epoch, which training images were mirrored and the image
+    sizes the batches had."""
 
     def __init__(self):
-        self.epoch, self.mirrored = 0, {}
+        self.epoch, self.mirrored, self.sizes = 0, {}, {}
 
     def begin_epoch(self, model, epoch, num_epochs):
         self.epoch = epoch
@@ -111,6 +112,7 @@ class FlipsSeen(CrossEntropy):
     def step(self, model, x, y, where=None):
         images, mirrored = where
         self.mirrored.setdefault(self.epoch, {}).update(zip(images.tolist(), mirrored.tolist()))
+        self.sizes.setdefault(self.epoch, set()).add(tuple(x.shape[-2:]))
         return super().step(model, x, y)
 
 
@@ -118,7 +120,7 @@ def test_alternating_flips_show_every_image_both_ways_over_two_epochs():
     train_set, val_set = _tiny(n_train=40)
     seen = {}
     for flips in ("random", "alternating"):
-        objective = FlipsSeen()
+        objective = BatchesSeen()
         fit(TeacherCNN(3), objective, train_set, val_set,
             TrainConfig(num_epochs=3, batch_size=8, patience=99, flips=flips), [0.5] * 3, [0.25] * 3)
         seen[flips] = [[objective.mirrored[e][i] for i in range(40)] for e in range(3)]
@@ -193,25 +195,11 @@ def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs):
     assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
 
 
-class SizesSeen(CrossEntropy):
-    """Plain classification that records the image sizes each epoch trained on."""
-
-    def __init__(self):
-        self.epoch, self.sizes = 0, {}
-
-    def begin_epoch(self, model, epoch, num_epochs):
-        self.epoch = epoch
-
-    def step(self, model, x, y, where=None):
-        self.sizes.setdefault(self.epoch, set()).add(tuple(x.shape[-2:]))
-        return super().step(model, x, y)
-
-
 def test_low_res_epochs_train_on_scaled_down_crops_then_full_size():
     """low_res_epochs: the first epochs see each augmented crop scaled to low_res_scale of its side (the
     network takes any size), later ones and validation the full size."""
     train_set, val_set = _tiny(n_train=40)
-    objective = SizesSeen()
+    objective = BatchesSeen()
     result = fit(TeacherCNN(3), objective, train_set, val_set,
                  TrainConfig(num_epochs=3, batch_size=8, patience=99, low_res_epochs=2, low_res_scale=0.5),
                  [0.5] * 3, [0.25] * 3)

@@ -41,9 +41,11 @@ class RichProgress:
         self.bar = None
         self.task = None
         self.epoch_seconds: list[float] = []
+        self.epoch_work: list[float] = []  # of the epochs timed so far, as in ``work``
 
-    def start_epoch(self, epoch, num_epochs, num_batches):
+    def start_epoch(self, epoch, num_epochs, num_batches, image_sizes):
         self.epoch, self.num_epochs, self.num_batches = epoch, num_epochs, num_batches
+        self.work = [side * side for side in image_sizes]  # an epoch's work: its images' pixels (low_res_epochs)
         self.n, self.loss, self.acc = 0, 0.0, 0.0
         self.started = time.perf_counter()
         if quiet():
@@ -56,10 +58,13 @@ class RichProgress:
         self.task = self.bar.add_task("", total=num_batches, figures="loss -  acc -", left="-")
 
     def _run_left(self, done_in_epoch: float) -> float:
-        per_epoch = (sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds
-                     else (time.perf_counter() - self.started) / max(done_in_epoch, 1e-9))
-        in_epoch = per_epoch * (1 - done_in_epoch)
-        return in_epoch + per_epoch * (self.num_epochs - self.epoch - 1 + self.runs_after * self.num_epochs)
+        """Seconds per unit of work so far, times the work left: epochs on smaller images count for less."""
+        this_epoch = self.work[self.epoch]
+        per_work = (sum(self.epoch_seconds) / sum(self.epoch_work) if self.epoch_seconds
+                    else (time.perf_counter() - self.started) / max(done_in_epoch * this_epoch, 1e-9))
+        work_left = (this_epoch * (1 - done_in_epoch) + sum(self.work[self.epoch + 1:])
+                     + self.runs_after * sum(self.work))
+        return per_work * work_left
 
     def advance(self, loss, accuracy):
         self.n += 1
@@ -78,6 +83,7 @@ class RichProgress:
     def end_epoch(self, record: dict):
         self.stop()
         self.epoch_seconds.append(time.perf_counter() - self.started)
+        self.epoch_work.append(self.work[self.epoch])
         terms = [f"{k[:-5]} {v:.3f}" for k, v in record.items() if k.endswith("_loss") and k not in ("train_loss", "val_loss")]
         line = (f"{self.label} epoch {record['epoch']}/{self.num_epochs}  loss {record['train_loss']:.3f}"
                 + (f" ({', '.join(terms)})" if terms else "")

@@ -131,7 +131,21 @@ def test_epoch_line_counts_the_time_of_the_runs_still_to_come(monkeypatch, capsy
     clock = iter([100.0, 110.0])  # the epoch starts at 100 s and ends at 110 s
     monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
     progress = console.RichProgress("teacher a", runs_after=2)
-    progress.start_epoch(0, 3, 5)
+    progress.start_epoch(0, 3, 5, [32, 32, 32])
     progress.end_epoch({"epoch": 1, "train_loss": 1.5, "train_accuracy": 40.0, "val_accuracy": 35.0})
     # two more epochs of this teacher and three of each of the two after it, at 10 s an epoch
     assert capsys.readouterr().err.strip().endswith("10.0 s  left 1:20")
+
+
+def test_time_left_after_a_small_image_epoch_counts_the_full_size_epochs_at_full_cost(monkeypatch, capsys):
+    """low_res_epochs: an epoch on 16px images does a quarter of a 32px epoch's work; the estimate of
+    what is left must not take the full-size epochs to be as quick."""
+    from stages import console
+
+    clock = iter([100.0, 110.0])  # a 16px epoch in 10 s: a 32px one should take about 40 s
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    progress = console.RichProgress("moe")
+    progress.start_epoch(0, 3, 5, [16, 32, 32])
+    progress.end_epoch({"epoch": 1, "train_loss": 1.5, "train_accuracy": 40.0, "val_accuracy": 35.0,
+                        "image_size": 16})
+    assert capsys.readouterr().err.strip().endswith("(trained on 16px images)  10.0 s  left 1:20")

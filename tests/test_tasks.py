@@ -1,6 +1,8 @@
 """Task specs: every hole closed with one line naming the field; teacher checkpoints checked before
 any teacher trains; any number of teachers and classes in the demo generator."""
 
+import dataclasses
+
 import pytest
 import torch
 import yaml
@@ -14,8 +16,9 @@ from moe.core.teachers import TeacherSettings, obtain_teachers
 from moe.sources.demo import class_attributes, generate_demo_archive
 from moe.sources.fetching import fetch
 
-P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, label_smoothing=0.0, warmup_epochs=0.0, weight_decay=0.0,
-                    weight_decay_scope="all", val_fraction=0.25, max_train_per_class=0, seed=0)
+P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, label_smoothing=0.0, warmup_epochs=0.0, low_res_epochs=0,
+                    low_res_scale=0.5, weight_decay=0.0, weight_decay_scope="all", val_fraction=0.25,
+                    max_train_per_class=0, seed=0)
 
 
 def spec(**changes):
@@ -156,6 +159,29 @@ def test_teacher_is_scored_with_the_normalisation_it_states(tmp_path):
     assert runs == [("a", 0)]  # only teacher a trains here: its progress counts no other after it
     assert teachers[1].mean == stated["mean"] and teachers[1].std == stated["std"] and teachers[1].origin == str(given)
     assert teachers[0].mean == mean and teachers[0].origin == "trained"
+
+
+def test_teachers_trained_here_take_their_first_epochs_on_smaller_images(tmp_path):
+    """teacher.low_res_epochs reaches a teacher's training, at the shared low_res_scale."""
+    class Sizes:
+        def __init__(self):
+            self.planned, self.trained_on = [], []
+
+        def start_epoch(self, epoch, num_epochs, num_batches, image_sizes):
+            self.planned = image_sizes
+
+        def advance(self, loss, accuracy):
+            pass
+
+        def end_epoch(self, record):
+            self.trained_on.append(record["image_size"])
+
+    s = parse_task(spec())
+    seen = {}
+    obtain_teachers(s, _data(tmp_path, s), dataclasses.replace(P, epochs=3, low_res_epochs=2), torch.device("cpu"),
+                    "fp32", progress_for=lambda name, runs_after: seen.setdefault(name, Sizes()))
+    assert [(k, v.planned, v.trained_on) for k, v in seen.items()] == [("a", [8, 8, 16], [8, 8, 16]),
+                                                                        ("b", [8, 8, 16], [8, 8, 16])]
 
 
 def test_demo_generator_takes_many_teachers_and_large_teachers(tmp_path):

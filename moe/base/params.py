@@ -81,6 +81,8 @@ SCHEMA: dict[str, Param] = {
                                      lambda v: 0 <= v < 1, "0 <= value < 1"),
     "teacher.warmup_epochs": Param(float, 0.0, "teachers' epochs of linear learning-rate warmup",
                                    lambda v: v >= 0, ">= 0"),
+    "teacher.low_res_epochs": Param(int, 0, "teachers' first epochs on images scaled down by low_res_scale "
+                                    "(as low_res_epochs for the MoE; 0: every epoch at full size)", lambda v: v >= 0, ">= 0"),
     # merge
     "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
                                       "statistics", lambda v: v >= 0, ">= 0"),

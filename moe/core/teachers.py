@@ -30,6 +30,8 @@ class TeacherSettings:
     batch_size: int = field(metadata={"param": "teacher.batch_size"})
     label_smoothing: float = field(metadata={"param": "teacher.label_smoothing"})
     warmup_epochs: float = field(metadata={"param": "teacher.warmup_epochs"})
+    low_res_epochs: int = field(metadata={"param": "teacher.low_res_epochs"})
+    low_res_scale: float
     weight_decay: float
     weight_decay_scope: str
     val_fraction: float
@@ -107,7 +109,8 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
             model, origin, mean, std = TeacherCNN(len(t.class_ids)).to(device), "trained", merged.mean, merged.std
             cfg = TrainConfig(num_epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.epochs,
                               batch_size=s.batch_size, seed=s.seed + i, warmup_epochs=s.warmup_epochs,
-                              weight_decay_scope=s.weight_decay_scope, ema_decay=0.0, precision=precision)
+                              weight_decay_scope=s.weight_decay_scope, ema_decay=0.0, precision=precision,
+                              low_res_epochs=s.low_res_epochs, low_res_scale=s.low_res_scale)
             to_train -= 1
             fit(model, CrossEntropy(s.label_smoothing), train_set, val_set, cfg, mean, std,
                 progress=progress_for(t.name, to_train), say=say)

@@ -55,7 +55,8 @@ class TrainConfig:
 
 class Progress(Protocol):
     """What a person watching sees: a bar within the epoch, a line after it (``record``: its figures)."""
-    def start_epoch(self, epoch: int, num_epochs: int, num_batches: int) -> None: ...
+    def start_epoch(self, epoch: int, num_epochs: int, num_batches: int, image_sizes: list[int]) -> None:
+        """``image_sizes``: the side of the images each epoch of the run trains on."""
     def advance(self, loss: float, accuracy: float) -> None: ...
     def end_epoch(self, record: dict) -> None: ...
 
@@ -171,7 +172,9 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         optimizer, lambda step: lr_factor(step, steps_per_epoch, cfg.num_epochs, cfg.warmup_epochs))
     loader_rng = torch.Generator().manual_seed(cfg.seed)
     first_flips = alternating_flips(len(train_set), cfg.seed) if cfg.flips == "alternating" else None
-    low_res_size = scaled_size(train_set.images.shape[-1], cfg.low_res_scale) if cfg.low_res_epochs else None
+    full_size = train_set.images.shape[-1]
+    low_res_size = scaled_size(full_size, cfg.low_res_scale) if cfg.low_res_epochs else None
+    image_sizes = [low_res_size if epoch < cfg.low_res_epochs else full_size for epoch in range(cfg.num_epochs)]
     fingerprint = cfg.fingerprint(objective, settings)
     checkpoint = Path(checkpoint) if checkpoint else None
 
@@ -219,7 +222,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         model.train()
         batches = batch_order(len(train_set), cfg.batch_size, loader_rng, distributed.world_size())
         if progress:
-            progress.start_epoch(epoch, cfg.num_epochs, len(batches))
+            progress.start_epoch(epoch, cfg.num_epochs, len(batches), image_sizes)
         sums: dict[str, float] = {"loss": 0.0, "correct": 0, "seen": 0}
         for idx in batches:
             # every rank draws the whole global batch's crops (same generator state), then makes its own part
@@ -268,7 +271,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
                   "val_loss": F.cross_entropy(val_logits, val_set.labels).item(), "val_accuracy": val_acc, "lr": lr}
         record.update({f"{name}_loss": sums[name] / seen for name in sums if name not in ("loss", "correct", "seen")})
         if cfg.low_res_epochs:  # the side of the images this epoch trained on (validation: always full size)
-            record["image_size"] = low_res_size if epoch < cfg.low_res_epochs else train_set.images.shape[-1]
+            record["image_size"] = image_sizes[epoch]
         record.update(objective.epoch_figures())
         record.update(objective.validation_figures(val_gates, val_set.labels, val_logits.shape[1]))
         if val_acc > best_acc:

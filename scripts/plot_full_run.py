@@ -14,21 +14,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE \S+) epoch (?P<epoch>\d+)/\d+ .* val (?P<val>[\d.]+)%\s+(?P<sec>[\d.]+) s")
+EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE \S+) epoch (?P<epoch>\d+)/\d+ .* val (?P<val>[\d.]+)%"
+                   r"( \(trained on (?P<px>\d+)px images\))?\s+(?P<sec>[\d.]+) s")
 MERGE = re.compile(r"^merged .* in (?P<sec>\d+) s .*validation accuracy before training (?P<val>[\d.]+)%")
 TEST = re.compile(r"^Task \S+: (?P<acc>[\d.]+)% of (?P<n>\d+) test")
 
 
 def read_run(log: str):
-    """Curves (name -> [(minutes, validation %)]), the test figure, and the minutes at the end of training."""
+    """Curves (name -> [(minutes, validation %, side of the images trained on or None)]), the test figure,
+    and the minutes at the end of training."""
     curves, clock, test = {}, 0.0, None
     for line in log.splitlines():
         if m := EPOCH.match(line):
             clock += float(m["sec"]) / 60
-            curves.setdefault(f"teacher {m['teacher']}" if m["teacher"] else "MoE", []).append((clock, float(m["val"])))
+            curves.setdefault(f"teacher {m['teacher']}" if m["teacher"] else "MoE", []).append(
+                (clock, float(m["val"]), int(m["px"]) if m["px"] else None))
         elif m := MERGE.match(line):
             clock += float(m["sec"]) / 60
-            curves["MoE"] = [(clock, float(m["val"]))]
+            curves["MoE"] = [(clock, float(m["val"]), None)]
         elif m := TEST.match(line):
             test = float(m["acc"])
     return curves, test, clock
@@ -43,10 +46,17 @@ def main():
     curves, test, minutes = read_run(args.log.read_text())
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     colours = iter(plt.get_cmap("tab10").colors)
+    full_size = max((px for points in curves.values() for _, _, px in points if px), default=None)
     for name, points in curves.items():
-        xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o", ms=3, lw=2 if name == "MoE" else 1.2, color=next(colours),
+        xs, ys, sizes = zip(*points)
+        colour = next(colours)
+        ax.plot(xs, ys, marker="o", ms=3, lw=2 if name == "MoE" else 1.2, color=colour,
                 label=f"{name} (own classes)" if name.startswith("teacher") else "MoE, all 15 classes (from the merge)")
+        small = [(x, y) for x, y, px in points if px and px < full_size]
+        if small:  # low_res_epochs: validated at full size after training on smaller images
+            ax.scatter(*zip(*small), s=30, facecolors="white", edgecolors=colour, zorder=4)
+    if full_size and any(px and px < full_size for points in curves.values() for _, _, px in points):
+        ax.scatter([], [], s=30, facecolors="white", edgecolors="grey", label="epoch trained on smaller images")
     if test is not None:
         ax.scatter([minutes], [test], marker="*", s=160, color="black", zorder=5, label=f"MoE on the test set: {test:.2f}%")
     if args.goal:

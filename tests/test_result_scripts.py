@@ -58,3 +58,26 @@ def test_plot_methods_names_a_broken_records_file(tmp_path):
         assert done.returncode != 0
         assert len(done.stderr.strip().splitlines()) == 1 and str(given) in done.stderr
         assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_full_run_reads_epochs_on_smaller_images(tmp_path):
+    """A console with low_res_epochs: the epochs' lines carry the size they trained on, and still count."""
+    log = "\n".join([
+        "teacher trees epoch 1/2  loss 1.457  train 42.2%  val 41.2% (trained on 16px images)  7.3 s  left 0:30",
+        "teacher trees epoch 2/2  loss 1.262  train 53.4%  val 56.8% (trained on 32px images)  24.5 s  left 0:00",
+        "merged 3 teachers into models/A/merged.pth in 60 s (alignment 10 s); validation accuracy before training "
+        "58.5%, routing agreement 86.1%",
+        "MoE A epoch 1/2  loss 2.278 (task 2.220)  train 45.7%  val 44.9% (trained on 16px images)  30.0 s  left 1:00",
+        "MoE A epoch 2/2  loss 1.278 (task 1.220)  train 65.7%  val 64.9%  90.0 s  left 0:00",
+        "Task A: 70.00% of 1500 test images right",
+    ])
+    curves, test, minutes = _script("plot_full_run").read_run(log)
+    assert curves["teacher trees"] == [(7.3 / 60, 41.2, 16), ((7.3 + 24.5) / 60, 56.8, 32)]
+    assert [(round(m, 4), v, px) for m, v, px in curves["MoE"]] == [
+        (round(91.8 / 60, 4), 58.5, None), (round(121.8 / 60, 4), 44.9, 16), (round(211.8 / 60, 4), 64.9, None)]
+    assert test == 70.0 and round(minutes, 4) == round(211.8 / 60, 4)
+    log_file = tmp_path / "console.log"
+    log_file.write_text(log)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_full_run.py"), str(log_file), str(tmp_path / "run.png"),
+                    "--goal", "78.87"], check=True, capture_output=True)
+    assert (tmp_path / "run.png").stat().st_size > 10_000

@@ -176,8 +176,9 @@ def test_distillation_teachers_run_folded_with_the_same_logits():
         assert torch.allclose(folded(x), original.eval()(x), atol=1e-5)
 
 
-@pytest.mark.parametrize("name, moe_epochs", [("real_data.args", 16), ("real_data_long.args", 32)])
-def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs):
+@pytest.mark.parametrize("name, moe_epochs, low_res, teacher_low_res",
+                         [("real_data.args", 16, 0, 0), ("real_data_long.args", 32, 8, 4)])
+def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs, low_res, teacher_low_res):
     import shlex
 
     import yaml
@@ -193,6 +194,7 @@ def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs):
     p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
     assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
     assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
+    assert p["low_res_epochs"] == low_res and p["teacher.low_res_epochs"] == teacher_low_res
 
 
 def test_low_res_epochs_train_on_scaled_down_crops_then_full_size():

@@ -46,16 +46,18 @@ def main():
     curves, test, minutes = read_run(args.log.read_text())
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     colours = iter(plt.get_cmap("tab10").colors)
-    full_size = max((px for points in curves.values() for _, _, px in points if px), default=None)
+    full_size = max((px or 0 for points in curves.values() for _, _, px in points), default=0)
+    any_small = False
     for name, points in curves.items():
-        xs, ys, sizes = zip(*points)
+        xs, ys, _ = zip(*points)
         colour = next(colours)
         ax.plot(xs, ys, marker="o", ms=3, lw=2 if name == "MoE" else 1.2, color=colour,
                 label=f"{name} (own classes)" if name.startswith("teacher") else "MoE, all 15 classes (from the merge)")
         small = [(x, y) for x, y, px in points if px and px < full_size]
         if small:  # low_res_epochs: validated at full size after training on smaller images
             ax.scatter(*zip(*small), s=30, facecolors="white", edgecolors=colour, zorder=4)
-    if full_size and any(px and px < full_size for points in curves.values() for _, _, px in points):
+            any_small = True
+    if any_small:
         ax.scatter([], [], s=30, facecolors="white", edgecolors="grey", label="epoch trained on smaller images")
     if test is not None:
         ax.scatter([minutes], [test], marker="*", s=160, color="black", zorder=5, label=f"MoE on the test set: {test:.2f}%")

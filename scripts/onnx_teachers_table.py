@@ -110,7 +110,7 @@ def main():
     mixed = [Path(other_file) if t.name == other_name else f for f, t in zip(pth, spec.teachers)]
 
     def figures(model):
-        logits, gates = predict(model, test.images, data.mean, data.std, flip=p["tta_flip"])
+        logits, gates = predict(model, test.images, data.mean, data.std, flip=p["tta_flip"], shift=p["tta_shift"])
         return {"test": round(100 * accuracy(logits, test.labels), 2),
                 "routing": routing_summary(spec, gates, test.labels)["routing_agreement"]}
 

@@ -15,9 +15,16 @@ from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, 
 app = typer.Typer(add_completion=False)
 
 
+def views_said(p: dict) -> str:
+    """The test-time views evaluate averaged over, in words (nothing when each image is seen once)."""
+    views = (["its mirror image (tta_flip)"] if p["tta_flip"] else []) + \
+        ([f"copies moved {p['tta_shift']} px up-left and down-right (tta_shift)"] if p["tta_shift"] else [])
+    return f", each image averaged with {' and '.join(views)}" if views else ""
+
+
 @app.command("evaluate")
 @stage
-@reads("model_name", "seed", "tta_flip")
+@reads("model_name", "seed", "tta_flip", "tta_shift")
 def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                      checkpoint: Optional[Path] = typer.Option(None, help="evaluate this MoE checkpoint (e.g. a released "
                                                                "best model) instead of the pipeline's; outputs go to --out"),
@@ -28,7 +35,8 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
         raise typer.BadParameter("--out is required with --checkpoint", param_hint="--out")
     spec = task_spec(task)
     paths = Paths(spec.name, p["model_name"])
-    result = evaluate_model(spec, checkpoint or paths.model, paths.data, p["seed"], p["tta_flip"])
+    result = evaluate_model(spec, checkpoint or paths.model, paths.data, p["seed"], p["tta_flip"],
+                            p["tta_shift"])
     report, title = result.report, heading(spec)
     if checkpoint:  # one file with everything, beside the plots
         plot_dir = out
@@ -57,7 +65,6 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     for name, acc in report["per_class"].items():
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
-    console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}"
-                  f"{', each image averaged with its mirror image (tta_flip)' if p['tta_flip'] else ''}")
+    console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}{views_said(p)}")
     console.print(f"written {out / 'metrics.json' if checkpoint else paths.test_metrics} "
                   f"and plots in {plot_dir}")

@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command("predict")
 @stage
-@reads("model_name", "tta_flip")
+@reads("model_name", "tta_flip", "tta_shift")
 def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG files, any size"),
                     task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
                     checkpoint: Optional[Path] = typer.Option(None, help="MoE checkpoint (default: the pipeline's)"),
@@ -39,7 +39,8 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
         console.print("[yellow]warning:[/] this model was trained on demo data (generated shapes with the task's class "
                       "names): on real photos its answers mean nothing")
     experts = [t.name for t in spec.teachers]
-    rows = classify_files(model, images, spec.image_size, mean, std, spec.class_names, experts, top, p["tta_flip"])
+    rows = classify_files(model, images, spec.image_size, mean, std, spec.class_names, experts, top, p["tta_flip"],
+                          p["tta_shift"])
     if as_json:
         stdout.print_json(json.dumps(rows))
     else:

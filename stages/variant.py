@@ -28,7 +28,7 @@ NAME_OPTION = typer.Option(..., "--name", "-n", help="the variant's name in para
 @app.command("variant")
 @stage
 @reads("comparison.variants", "method", *param_names(MergeSettings), *param_names(TrainConfig),
-       *param_names(DistillObjective), *TRAIN_PARAMS, "tta_flip")
+       *param_names(DistillObjective), *TRAIN_PARAMS, "tta_flip", "tta_shift")
 def variant_command(task: str = TASK_OPTION, name: str = NAME_OPTION, params_file: Path = PARAMS_OPTION, *,
                     p: dict):
     """Train one variant from the task's teachers (or from random weights) and test it once."""

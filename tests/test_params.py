@@ -28,6 +28,7 @@ def test_repo_params_are_valid():
     ({"lr": "fast"}, "'lr' must be float"),
     ({"balance_weight": -1}, "'balance_weight' = -1.0 is out of range"),
     ({"source": "ftp"}, "'source' = 'ftp' is out of range"),
+    ({"tta_shift": 5}, "'tta_shift' = 5 is out of range"),
 ])
 def test_bad_parameters_name_the_option(tmp_path, change, message):
     with pytest.raises(MoEError, match=message):

@@ -148,6 +148,29 @@ def test_flip_averages_the_image_and_its_mirror(make):
         assert torch.allclose(experts["gates"], both_gates, atol=1e-6)
 
 
+def test_shifted_views_are_the_image_moved_both_ways_with_mirrored_edges():
+    torch.manual_seed(1)
+    model = MoEModel(4, 2)
+    images = torch.randint(0, 255, (5, 3, 16, 16), dtype=torch.uint8)
+
+    def moved(x, by):  # by hand: pixel (i, j) of the view is pixel (i + by, j + by) of the image, edges reflected
+        reflect = lambda k: -k if k < 0 else 2 * 15 - k if k > 15 else k
+        rows = torch.tensor([reflect(i + by) for i in range(16)])
+        return x[:, :, rows][:, :, :, rows]
+
+    one = lambda x: predict(model, x, [0.5] * 3, [0.25] * 3)[0]
+    by_hand = [one(v) for x in (images, images.flip(3)) for v in (x, moved(x, -2), moved(x, 2))]
+    six, _ = predict(model, images, [0.5] * 3, [0.25] * 3, flip=True, shift=2)
+    assert torch.allclose(six, sum(by_hand) / 6, atol=1e-5)
+    three, _ = predict(model, images, [0.5] * 3, [0.25] * 3, shift=2)  # without the mirror images
+    assert torch.allclose(three, sum(by_hand[:3]) / 3, atol=1e-5)
+    assert not torch.allclose(six, predict(model, images, [0.5] * 3, [0.25] * 3, flip=True)[0], rtol=1e-2, atol=0)
+    experts = predict_with_experts(model, images, [0.5] * 3, [0.25] * 3, flip=True, shift=2)
+    assert torch.allclose(experts["logits"], six, atol=1e-5)
+    with pytest.raises(MoEError, match="tta_shift: 4 pixels is too far for 4x4 images"):
+        predict(model, images[:, :, :4, :4], [0.5] * 3, [0.25] * 3, shift=4)
+
+
 def test_distillation_teachers_run_folded_with_the_same_logits():
     from moe.core.methods import objective_for
     from moe.base.tasks import parse_task
@@ -193,6 +216,7 @@ def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs, 
     changes = dict(w.split("=", 1) for w in words[1::2])
     p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
     assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
+    assert p["tta_shift"] == 1
     assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
     assert p["low_res_epochs"] == low_res and p["teacher.low_res_epochs"] == teacher_low_res
 

@@ -138,6 +138,9 @@ SCHEMA: dict[str, Param] = {
     "low_res_scale": Param(float, 0.5, "low_res_epochs: the training images' side, as a share of the task's image size",
                            lambda v: 0 < v <= 1, "0 < value <= 1"),
     "tta_flip": Param(bool, False, "evaluate and predict: average the predictions for each image and its mirror image"),
+    "tta_shift": Param(int, 0, "evaluate and predict: also average over each image (and its mirror image) moved this "
+                       "many pixels up-left and down-right, edges mirrored (0: off)", lambda v: 0 <= v <= 4,
+                       "0 <= value <= 4 (the training crops move images at most 4 pixels)"),
     "patience": Param(int, 20, "epochs without a better validation accuracy before early stopping (original default 20)",
                       lambda v: v >= 1, ">= 1"),
     "batch_size": Param(int, 32, "batch size for training (original default 32)", lambda v: v >= 2,
@@ -186,7 +189,7 @@ SCHEMA: dict[str, Param] = {
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "kd_targets", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
-                "label_smoothing", "ema_decay", "flips", "low_res_epochs", "low_res_scale", "tta_flip", "patience",
+                "label_smoothing", "ema_decay", "flips", "low_res_epochs", "low_res_scale", "tta_flip", "tta_shift", "patience",
                 "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
                 *(k for k in SCHEMA if k.startswith("merge."))}

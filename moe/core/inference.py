@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..base.data import normalize
 from ..base.errors import MoEError
@@ -34,15 +35,27 @@ def logits_and_gates(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
     return outputs if isinstance(outputs, tuple) else (outputs, None)
 
 
-def views(x: torch.Tensor, flip: bool) -> list[torch.Tensor]:
-    """The batch, and with ``flip`` its mirror image too (test-time augmentation: the training crops
-    flip images half the time, so a mirror image is as familiar to the model as the image)."""
-    return [x, x.flip(3)] if flip else [x]
+def views(x: torch.Tensor, flip: bool, shift: int = 0) -> list[torch.Tensor]:
+    """The batch, and with ``flip`` its mirror image too; with ``shift``, each of those also moved
+    ``shift`` pixels up-left and down-right, edges mirrored (test-time augmentation, as in airbench:
+    the training crops flip and move images, so these views are as familiar to the model as the image)."""
+    plain = [x, x.flip(3)] if flip else [x]
+    if not shift:
+        return plain
+    height, width = x.shape[-2:]
+    if shift >= min(height, width):
+        raise MoEError(f"tta_shift: {shift} pixels is too far for {height}x{width} images "
+                       f"(at most {min(height, width) - 1})")
+    moved = []
+    for v in plain:
+        padded = F.pad(v, (shift,) * 4, mode="reflect")
+        moved += [padded[..., :height, :width], padded[..., 2 * shift:, 2 * shift:]]
+    return plain + moved
 
 
-def mean_over_views(model: nn.Module, x: torch.Tensor, flip: bool):
+def mean_over_views(model: nn.Module, x: torch.Tensor, flip: bool, shift: int = 0):
     """The model's output (a tensor, or a tuple of them), averaged over ``views``."""
-    outputs = [model(v) for v in views(x, flip)]
+    outputs = [model(v) for v in views(x, flip, shift)]
     if len(outputs) == 1:
         return outputs[0]
     if isinstance(outputs[0], tuple):
@@ -52,14 +65,14 @@ def mean_over_views(model: nn.Module, x: torch.Tensor, flip: bool):
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = EVAL_BATCH,
-            precision: str = "fp32", flip: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+            precision: str = "fp32", flip: bool = False, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits (and gates for an MoE) for uint8 images, in eval mode (BatchNorm folded: ``moe.folding``);
-    ``flip``: averaged with the mirror images' (``views``)."""
+    ``flip``, ``shift``: averaged over those test-time views (``views``)."""
     model, _ = fold_batchnorm(model)
     logits, all_gates = [], []
     for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):
-            out, g = logits_and_gates(mean_over_views(model, x, flip))
+            out, g = logits_and_gates(mean_over_views(model, x, flip, shift))
         if g is not None:
             all_gates.append(g.float().cpu())
         logits.append(out.float().cpu())
@@ -72,7 +85,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def classify_files(model: nn.Module, files, image_size: int, mean, std, class_names, expert_names,
-                   top: int = 3, flip: bool = False) -> list[dict]:
+                   top: int = 3, flip: bool = False, shift: int = 0) -> list[dict]:
     """One row per file: its top classes with probabilities and each expert's gate weight, or the
     reason it could not be read (the other files are classified all the same)."""
     rows, images, readable = [], [], []
@@ -84,7 +97,7 @@ def classify_files(model: nn.Module, files, image_size: int, mean, std, class_na
         except MoEError as e:
             rows.append({"image": str(f), "error": str(e)})
     if images:
-        logits, gates = predict(model, torch.stack(images), mean, std, flip=flip)
+        logits, gates = predict(model, torch.stack(images), mean, std, flip=flip, shift=shift)
         probs = logits.softmax(1)
         for i, p, g in zip(readable, probs, gates):
             best = p.topk(min(top, len(class_names)))

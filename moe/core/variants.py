@@ -32,9 +32,9 @@ def variant_params(p: dict, changes: dict) -> dict:
 
 
 def test_figures(spec: TaskSpec, model, test: Split, mean, std, precision: str = "fp32",
-                 flip: bool = False) -> tuple[float, float]:
-    """(test accuracy, routing agreement), in percent; ``flip``: with mirror-image test-time augmentation."""
-    logits, gates = predict(model, test.images, mean, std, precision=precision, flip=flip)
+                 flip: bool = False, shift: int = 0) -> tuple[float, float]:
+    """(test accuracy, routing agreement), in percent; ``flip``, ``shift``: with those test-time views."""
+    logits, gates = predict(model, test.images, mean, std, precision=precision, flip=flip, shift=shift)
     return (round(100.0 * accuracy(logits, test.labels), 2),
             routing_summary(spec, gates, test.labels)["routing_agreement"])
 
@@ -46,14 +46,15 @@ def train_variant(spec: TaskSpec, data: TaskData, test: Split, teacher_files: li
     started = time.perf_counter()
     model, merge_report = initial_model(p["method"], spec, teacher_files, data, settings_from(MergeSettings, p), say)
     model.to(device)
-    start_accuracy, start_routing = test_figures(spec, model, test, data.mean, data.std, flip=p["tta_flip"])
+    start_accuracy, start_routing = test_figures(spec, model, test, data.mean, data.std, flip=p["tta_flip"],
+                                                 shift=p["tta_shift"])
     setup_seconds = time.perf_counter() - started
     result = train_moe(p["method"], p, spec, model, data, teacher_files, precision, checkpoint=checkpoint,
                        progress=progress, say=say)
     epochs = [{"epoch": r["epoch"], "seconds": round(c["seconds"], 2), "images_seen": c["images_seen"],
                "val_accuracy": round(r["val_accuracy"], 2), "load": c.get("load")}
               for r, c in zip(result.history, result.clock)]
-    test_accuracy, routing = test_figures(spec, model, test, data.mean, data.std, precision, p["tta_flip"])
+    test_accuracy, routing = test_figures(spec, model, test, data.mean, data.std, precision, p["tta_flip"], p["tta_shift"])
     return {"test_accuracy": test_accuracy, "routing_agreement": routing,
             "test_accuracy_before_training": start_accuracy, "routing_agreement_before_training": start_routing,
             "best_epoch": result.best_epoch, "best_val_accuracy": round(result.best_val_accuracy, 2),

@@ -44,10 +44,10 @@ def input_normalisation(spec: TaskSpec, model_path: str | Path, data_root: str |
 
 @torch.no_grad()
 def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = EVAL_BATCH,
-                         precision: str = "fp32", flip: bool = False) -> dict:
+                         precision: str = "fp32", flip: bool = False, shift: int = 0) -> dict:
     """One pass over the test set gives everything evaluation and analysis need: the routed logits
     (N x C), the gates (N x E) and the logits with all weight on each expert in turn (N x E x C);
-    ``flip``: each averaged with the mirror images' (``moe.inference.views``)."""
+    ``flip``, ``shift``: each averaged over those test-time views (``moe.inference.views``)."""
     model, _ = fold_batchnorm(model)
     logits, gates, expert_logits = [], [], []
 
@@ -59,7 +59,7 @@ def predict_with_experts(model: MoEModel, images, mean, std, batch_size: int = E
 
     for x in eval_batches(model, images, mean, std, batch_size):
         with autocast(x.device, precision):
-            routed_logits, routed, forced = mean_over_views(parts, x, flip)
+            routed_logits, routed, forced = mean_over_views(parts, x, flip, shift)
         logits.append(routed_logits.float().cpu())
         expert_logits.append(forced.float().cpu())
         gates.append(routed.float().cpu())
@@ -132,23 +132,23 @@ class Evaluation:
 
 
 def evaluate_model(spec: TaskSpec, model_path: str | Path, data_root: str | Path, seed: int,
-                   flip: bool = False) -> Evaluation:
+                   flip: bool = False, shift: int = 0) -> Evaluation:
     """A model file on its evaluation set (``evaluation_set``), once, with everything evaluate writes;
-    ``flip``: test-time augmentation with mirror images."""
+    ``flip``, ``shift``: test-time augmentation (``moe.inference.views``)."""
     model = load_moe(model_path, spec).to(pick_device())  # a GPU when there is one
     test, mean, std, protocol = evaluation_set(spec, model_path, data_root)
-    predictions = predict_with_experts(model, test.images, mean, std, flip=flip)
+    predictions = predict_with_experts(model, test.images, mean, std, flip=flip, shift=shift)
     logits, gates = predictions["logits"], predictions["gates"]
     samples = sample_indices(test.labels, min(10, spec.num_classes), 1, seed)
     return Evaluation(protocol, model.temperature, test, predictions, accuracy_report(spec, logits, test.labels), samples,
                       prediction_rows(spec, test, logits, gates, samples), read_metadata(model_path).get("history"))
 
 
-def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split, flip: bool = False) -> float:
+def accuracy_on(spec: TaskSpec, model_path: str | Path, split: Split, flip: bool = False, shift: int = 0) -> float:
     """Percent of ``split`` a model file of this project gets right (with its recorded normalisation;
-    ``flip``: mirror-image test-time augmentation)."""
+    ``flip``, ``shift``: test-time augmentation, ``moe.inference.views``)."""
     trained_with = normalisation_of(model_path)
     if trained_with is None:
         raise MoEError(f"{model_path}: records no normalisation (not a model file this project wrote)")
     model = load_moe(model_path, spec).to(pick_device())
-    return round(100.0 * accuracy(predict(model, split.images, *trained_with, flip=flip)[0], split.labels), 2)
+    return round(100.0 * accuracy(predict(model, split.images, *trained_with, flip=flip, shift=shift)[0], split.labels), 2)

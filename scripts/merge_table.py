@@ -60,8 +60,10 @@ def main():
     def figures(model):
         logits, gates = predict(model, test.images, data.mean, data.std)
         mirrored, _ = predict(model, test.images, data.mean, data.std, flip=True)
+        six_views, _ = predict(model, test.images, data.mean, data.std, flip=True, shift=1)  # the schedules' tta
         return {"test": round(100 * accuracy(logits, test.labels), 2),
                 "test_flip": round(100 * accuracy(mirrored, test.labels), 2),
+                "test_flip_shift": round(100 * accuracy(six_views, test.labels), 2),
                 "routing": routing_summary(spec, gates, test.labels)["routing_agreement"]}
 
     def emit(record):

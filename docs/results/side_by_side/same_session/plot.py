@@ -1,0 +1,88 @@
+"""Test accuracy against seconds from the start: the original's training loop (its console, timestamped)
+beside this project's runs (``scripts/merge_table.py train`` records), one panel per kernel set.
+
+    python docs/results/side_by_side/same_session/plot.py   # writes accuracy_vs_seconds.png beside it
+
+Dashed: the original's best within its first five (and ten) epochs; a ring where a run of this project
+first reaches it. This project's first epoch trains on 16 px images (``low_res_epochs: 1``), so it dips.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = Path(__file__).parent
+ORIGINAL_EPOCH = re.compile(r"^\[\s*(?P<sec>[\d.]+)s\] E(?P<epoch>\d+) .*Test:(?P<test>[\d.]+)%")
+
+
+def original_curve(log: Path) -> list[tuple[float, float]]:
+    return [(float(m["sec"]), float(m["test"])) for line in log.read_text().splitlines()
+            if (m := ORIGINAL_EPOCH.match(line))]
+
+
+def our_curves(records: Path) -> list[tuple[str, list[tuple[float, float]]]]:
+    out = []
+    for line in records.read_text().splitlines():
+        r = json.loads(line)
+        points = [(r["start"]["seconds"], r["start"]["test"])] + [(e["seconds"], e["test"]) for e in r["per_epoch"]]
+        out.append((f"seed {r['changes']['seed']}", points))
+    return out
+
+
+PANELS = [
+    ("AVX-512 kernels: the original in fp32, this project in bf16",
+     ["original_before.log", "original_after.log", "original_third.log"],
+     [("its check included", "ours_bf16_low_res.jsonl"),
+      ("merge.min_odds_ratio=0", "ours_bf16_low_res_no_check.jsonl")], 0.42),
+    ("AVX2 kernels forced, both in fp32",
+     ["original_10_epochs_avx2.log"],
+     [("its check included", "ours_avx2_16_epochs.jsonl")], 0.01),
+]
+
+
+def main():
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.8), dpi=120)
+    for ax, (title, originals, ours, label_x) in zip(axes, PANELS):
+        runs = [original_curve(HERE / name) for name in originals if (HERE / name).exists()]
+        for i, curve in enumerate(runs):
+            ax.plot(*zip(*curve), color="0.35", marker="s", ms=3, lw=1.4, label="the original's loop" if i == 0 else None)
+        goals = sorted({max(test for _, test in curve[:n]) for curve in runs for n in (5, 10) if len(curve) >= n})
+        for n, goal in zip((5, 10), goals):
+            ax.axhline(goal, color="0.35", ls="--", lw=0.8)
+            ax.text(label_x, goal + 0.5, f"the original's best in {n} epochs, {goal:.2f} %", fontsize=8, color="0.25",
+                    transform=ax.get_yaxis_transform())  # x in axes fraction, y in data
+        reached = [next(s for s, t in curve if t >= goals[0]) for curve in runs]  # the original at its 5-epoch best
+        third = sum(reached) / len(reached) / 3
+        ax.axvline(third, color="tab:red", ls=":", lw=1)
+        ax.text(third, 31, " 3x sooner than its\n 5-epoch best", fontsize=8, color="tab:red")
+        colours = iter(plt.get_cmap("tab10").colors)
+        for label, name in ours:
+            if not (HERE / name).exists():
+                continue
+            colour = next(colours)
+            for j, (seed, curve) in enumerate(our_curves(HERE / name)):
+                ax.plot(*zip(*curve), color=colour, marker="o", ms=3, lw=1.2, alpha=0.85,
+                        label=f"this project, {label}" if j == 0 else None)
+                for goal in goals:
+                    passed = next(((s, t) for s, t in curve if t >= goal), None)
+                    if passed:
+                        ax.scatter(*passed, s=70, facecolors="none", edgecolors=colour, lw=1.5, zorder=5)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("seconds from the start (merge included)")
+        ax.set_ylabel("test accuracy, 1,500 images (%)")
+        ax.set_ylim(30, None)
+        ax.set_xlim(0, None)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Real Task A, the same given teachers: time to the original's best, one session (2026-12-05)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(HERE / "accuracy_vs_seconds.png")
+
+
+if __name__ == "__main__":
+    main()

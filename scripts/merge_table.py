@@ -16,11 +16,14 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from moe.base.data import load_task_split, prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
 from moe.core.baselines import teacher_baselines
-from moe.core.inference import accuracy, predict
+from moe.core.folding import fold_batchnorm
+from moe.core.inference import accuracy, eval_batches, views
 from moe.core.merge import MergeSettings
 from moe.core.methods import initial_model, train_moe
 from moe.core.routing import routing_summary
@@ -57,14 +60,23 @@ def main():
     files = [args.teachers / f"teacher_{i + 1}.pth" for i in range(spec.num_experts)]
     device = pick_device()
 
+    @torch.no_grad()
     def figures(model):
-        logits, gates = predict(model, test.images, data.mean, data.std)
-        mirrored, _ = predict(model, test.images, data.mean, data.std, flip=True)
-        six_views, _ = predict(model, test.images, data.mean, data.std, flip=True, shift=1)  # the schedules' tta
-        return {"test": round(100 * accuracy(logits, test.labels), 2),
-                "test_flip": round(100 * accuracy(mirrored, test.labels), 2),
-                "test_flip_shift": round(100 * accuracy(six_views, test.labels), 2),
-                "routing": routing_summary(spec, gates, test.labels)["routing_agreement"]}
+        """Test figures plain, with the mirror image and with the schedules' six views (``views(x, True, 1)``:
+        the image, its mirror image, then each moved), from one pass over the six views, averaged as
+        ``predict`` averages them."""
+        folded, _ = fold_batchnorm(model)
+        plain, mirrored, six_views, gates = [], [], [], []
+        for x in eval_batches(folded, test.images, data.mean, data.std):
+            outputs = [folded(v) for v in views(x, flip=True, shift=1)]
+            plain.append(outputs[0][0])
+            gates.append(outputs[0][1])
+            mirrored.append((outputs[0][0] + outputs[1][0]) / 2)
+            six_views.append(sum(o[0] for o in outputs) / len(outputs))
+        return {"test": round(100 * accuracy(torch.cat(plain), test.labels), 2),
+                "test_flip": round(100 * accuracy(torch.cat(mirrored), test.labels), 2),
+                "test_flip_shift": round(100 * accuracy(torch.cat(six_views), test.labels), 2),
+                "routing": routing_summary(spec, torch.cat(gates), test.labels)["routing_agreement"]}
 
     def emit(record):
         print(json.dumps({**record, "load": open("/proc/loadavg").read().split()[:3]}), flush=True)

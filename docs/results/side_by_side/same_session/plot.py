@@ -25,13 +25,11 @@ def original_curve(log: Path) -> list[tuple[float, float]]:
             if (m := ORIGINAL_EPOCH.match(line))]
 
 
-def our_curves(records: Path) -> list[tuple[str, list[tuple[float, float]]]]:
-    out = []
-    for line in records.read_text().splitlines():
-        r = json.loads(line)
-        points = [(r["start"]["seconds"], r["start"]["test"])] + [(e["seconds"], e["test"]) for e in r["per_epoch"]]
-        out.append((f"seed {r['changes']['seed']}", points))
-    return out
+def our_curves(records: Path) -> list[list[tuple[float, float]]]:
+    """One curve per run (seed): the merged start, then each epoch."""
+    runs = [json.loads(line) for line in records.read_text().splitlines()]
+    return [[(r["start"]["seconds"], r["start"]["test"])] + [(e["seconds"], e["test"]) for e in r["per_epoch"]]
+            for r in runs]
 
 
 PANELS = [  # title, the original's consoles, this project's records (label, file), where the goal labels start
@@ -70,7 +68,7 @@ def main():
             if not (HERE / name).exists():
                 continue
             colour = next(colours)
-            for j, (seed, curve) in enumerate(our_curves(HERE / name)):
+            for j, curve in enumerate(our_curves(HERE / name)):
                 ax.plot(*zip(*curve), color=colour, marker="o", ms=3, lw=1.2, alpha=0.85,
                         label=f"this project, {label}" if j == 0 else None)
                 for goal in goals.values():

@@ -63,6 +63,8 @@ def main():
         ax.scatter([minutes], [test], marker="*", s=160, color="black", zorder=5, label=f"MoE on the test set: {test:.2f}%")
     if args.goal:
         ax.axhline(args.goal, ls="--", color="grey", lw=1)
+        top = max([args.goal] + [y for points in curves.values() for _, y, _ in points] + ([test] if test else []))
+        ax.set_ylim(top=top + 2.5)  # room for the goal's label under the title
         ax.text(1, args.goal + 0.6, f"original, published: {args.goal}% (its own teachers, 100 epochs, best epoch chosen on test)", color="grey", fontsize=8)
     ax.set_xlabel("minutes of 2 CPU cores since `dvc repro` started (epochs only; stage start-up not counted)")
     ax.set_ylabel("validation accuracy (%)")

@@ -32,17 +32,17 @@ def our_curves(records: Path) -> list[list[tuple[float, float]]]:
             for r in runs]
 
 
-PANELS = [  # title, the original's consoles, this project's records (label, file), where the goal labels start
+PANELS = [  # title, the original's consoles, this project's records (label, files), where the goal labels start
     ("N = 5, AVX-512 kernels: the original in fp32, this project in bf16",
      ["original_before.log", "original_after.log", "original_third.log"],
-     [("its check included", "ours_bf16_low_res.jsonl"),
-      ("merge.min_odds_ratio=0", "ours_bf16_low_res_no_check.jsonl")], 0.42),
+     [("its check included", ["ours_bf16_low_res.jsonl"]),
+      ("merge.min_odds_ratio=0", ["ours_bf16_low_res_no_check.jsonl"])], 0.42),
     ("N = 10, AVX-512 kernels: the original in fp32, this project in bf16",
-     ["original_10_epochs.log"],
-     [("its check included", "ours_bf16_16_epochs.jsonl")], 0.01),
+     ["original_10_epochs.log", "original_10_epochs_next_session.log"],
+     [("its check included", ["ours_bf16_16_epochs.jsonl", "ours_bf16_16_epochs_seeds_next_session.jsonl"])], 0.01),
     ("N = 5 and 10, AVX2 kernels forced, both in fp32",
-     ["original_10_epochs_avx2.log"],
-     [("its check included", "ours_avx2_16_epochs.jsonl")], 0.01),
+     ["original_10_epochs_avx2.log", "original_5_epochs_avx2_next_session.log"],
+     [("its check included", ["ours_avx2_16_epochs.jsonl", "ours_avx2_seeds_next_session.jsonl"])], 0.01),
 ]
 
 
@@ -64,11 +64,10 @@ def main():
             ax.axvline(third, color="tab:red", ls=":", lw=1)
             ax.text(third, 31 + 4 * (n == 10), f" 3x sooner than its\n {n}-epoch best", fontsize=8, color="tab:red")
         colours = iter(plt.get_cmap("tab10").colors)
-        for label, name in ours:
-            if not (HERE / name).exists():
-                continue
+        for label, names in ours:
+            curves = [curve for name in names if (HERE / name).exists() for curve in our_curves(HERE / name)]
             colour = next(colours)
-            for j, curve in enumerate(our_curves(HERE / name)):
+            for j, curve in enumerate(curves):
                 ax.plot(*zip(*curve), color=colour, marker="o", ms=3, lw=1.2, alpha=0.85,
                         label=f"this project, {label}" if j == 0 else None)
                 for goal in goals.values():
@@ -82,7 +81,7 @@ def main():
         ax.set_xlim(0, None)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Real Task A, the same given teachers: time to the original's best, one session (2026-12-05)", fontsize=11)
+    fig.suptitle("Real Task A, the same given teachers: time to the original's best, both sides in each session (2026-12-05)", fontsize=11)
     fig.tight_layout()
     fig.savefig(HERE / "accuracy_vs_seconds.png")
 

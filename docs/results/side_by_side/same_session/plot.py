@@ -59,7 +59,8 @@ def main():
             ax.text(label_x, goal + 0.5, f"the original's best in {n} epochs, {goal:.2f} %", fontsize=8, color="0.25",
                     transform=ax.get_yaxis_transform())  # x in axes fraction, y in data
         for n, goal in goals.items():  # 3x sooner than the original reached it (the mean of its runs)
-            reached = [next(s for s, t in curve if t >= goal) for curve in runs if len(curve) >= n]
+            reached = [s for curve in runs if len(curve) >= n  # runs of another day may fall short of it
+                       if (s := next((s for s, t in curve[:n] if t >= goal), None)) is not None]
             third = sum(reached) / len(reached) / 3
             ax.axvline(third, color="tab:red", ls=":", lw=1)
             ax.text(third, 31 + 4 * (n == 10), f" 3x sooner than its\n {n}-epoch best", fontsize=8, color="tab:red")

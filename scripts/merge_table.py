@@ -112,6 +112,8 @@ def main():
         model.to(device)
         merged, epochs = measured(model), []
         merged["steps"] = report.seconds  # the merge's steps, its check (random_start_check) among them
+        if report.check_seconds:  # the check's random start, step by step (within random_start_check)
+            merged["check_steps"] = report.check_seconds
         if report.odds_ratio is not None:  # the check against a random start (merge.min_odds_ratio)
             merged.update({"val_merged": report.merged_val_accuracy, "val_random_start": report.random_val_accuracy,
                            "odds_ratio": round(report.odds_ratio, 3), "started_random": report.started_random})

@@ -8,7 +8,8 @@ from moe.base.data import Split, TaskData
 from moe.base.errors import MoEError
 from moe.base.tasks import parse_task
 from moe.core import alignment
-from moe.core.merge import (MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers, recalibrate_batchnorm,
+from moe.core.folding import recalibrate_batchnorm
+from moe.core.merge import (MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers,
                             training_subset)
 from moe.core.models import MoEModel, TeacherCNN
 from moe.core.router import CachedFeatures, cache_features, fit_router, owner_targets

@@ -5,7 +5,8 @@ import torch
 from moe.base.data import load_task_split, normalize, prepare_task_data, prepare_teacher_data
 from moe.base.tasks import parse_task
 from moe.core.inference import predict
-from moe.core.merge import merge_teachers, recalibrate_batchnorm
+from moe.core.folding import recalibrate_batchnorm
+from moe.core.merge import merge_teachers
 from moe.core.models import TeacherCNN
 from moe.core.objectives import CrossEntropy, MoEObjective
 from moe.core.training import TrainConfig, fit

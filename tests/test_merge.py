@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from moe.core.merge import EXPERT_KEYS, backbone_key_map, merge_teachers, recalibrate_batchnorm
+from moe.core.folding import recalibrate_batchnorm
+from moe.core.merge import EXPERT_KEYS, backbone_key_map, merge_teachers
 from moe.core.models import TeacherCNN
 
 
@@ -83,6 +84,24 @@ def test_batchnorm_recalibration_matches_activation_statistics(task_a):
     torch.testing.assert_close(bn.running_mean, pre.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-4)
 
 
+def test_batchnorm_recalibration_by_hand_leaves_dropout_off_and_draws_no_random_number():
+    """Only the BatchNorms measure: with dropout off the statistics are the inputs' own (the mean of the
+    batches' means and unbiased variances), the random stream is untouched and every mode comes back."""
+    module = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2, momentum=0.3)).eval()
+    batches = [torch.tensor([[1.0, 0.0], [3.0, 4.0]]), torch.tensor([[5.0, 2.0], [7.0, 2.0]])]
+    before = torch.get_rng_state()
+    assert recalibrate_batchnorm(module, batches) == 4
+    assert torch.equal(torch.get_rng_state(), before)
+    bn = module[1]
+    torch.testing.assert_close(bn.running_mean, torch.tensor([(2.0 + 6.0) / 2, (2.0 + 2.0) / 2]))
+    torch.testing.assert_close(bn.running_var, torch.tensor([(2.0 + 2.0) / 2, (8.0 + 0.0) / 2]))
+    assert bn.momentum == 0.3 and not module.training and not bn.training and not module[0].training
+    module.train()
+    recalibrate_batchnorm(module, batches)
+    assert module.training and bn.training and module[0].training
+    assert recalibrate_batchnorm(module, []) == 0 and bn.running_mean.tolist() == [4.0, 2.0]  # no batches: as it was
+
+
 def test_teacher_count_must_match_experts(task_a):
     import pytest
 
@@ -110,6 +129,8 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     start, checked = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=1e6))
     assert checked.started_random and 0 <= checked.merged_val_accuracy <= 100 and 0 <= checked.random_val_accuracy <= 100
     assert state_digest(start) == state_digest(scratch)  # scratch's start, not the calibrated random model
+    assert "batchnorm" in checked.check_seconds  # the random start's steps, kept
+    assert sum(checked.check_seconds.values()) <= checked.seconds["random_start_check"]
     ratio = odds_ratio(checked.merged_val_accuracy, checked.random_val_accuracy, len(data.val))
     assert checked.odds_ratio == ratio  # the report keeps the ratio the rule compared
     kept, report = merged_or_random_start(merged, report, task_a, data, small_merge_settings(min_odds_ratio=ratio - 1e-6))
@@ -130,7 +151,7 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     p = {"num_epochs": 1, "lr": 0.01, "batch_size": 15, "patience": 5, "seed": 3, "val_fraction": 0.1,
          "max_train_per_class": 0, "gate_noise_std": 0.1, "warmup_epochs": 0.0, "weight_decay": 0.0,
          "weight_decay_scope": "all", "label_smoothing": 0.0, "ema_decay": 0.0, "flips": "random", "low_res_epochs": 0,
-         "low_res_scale": 0.5,
+         "low_res_scale": 0.5, "bn_recalibration_batches": 8,
          "diversity_weight": 0.1, "balance_weight": 0.5, "initial_temperature": 2.0, "final_temperature": 0.5}
     runs = [train_moe(method, p, task_a, model, data, [], "fp32").history
             for method, model in (("moe", start), ("scratch", scratch))]

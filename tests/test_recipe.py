@@ -244,6 +244,35 @@ def test_low_res_epochs_train_on_scaled_down_crops_then_full_size():
         scaled_size(32, 0.1)
 
 
+def test_after_a_small_epoch_validation_sees_full_size_statistics_and_training_goes_on_unchanged():
+    """After an epoch on smaller images the model is validated (and selected) as a copy whose BatchNorm
+    statistics are re-estimated on full-size training images; the training itself is the same to the bit."""
+    train_set, val_set = _tiny(n_train=40)
+    mean, std = [0.5] * 3, [0.25] * 3
+    runs = {}
+    for batches in (0, 5):  # 5 batches of 8: all 40 training images
+        torch.manual_seed(0)
+        seen = {}
+        result = fit(TeacherCNN(3), CrossEntropy(0.0), train_set, val_set,
+                     TrainConfig(num_epochs=2, batch_size=8, patience=99, low_res_epochs=1, low_res_scale=0.5,
+                                 bn_recalibration_batches=batches), mean, std,
+                     on_epoch=lambda r, m: seen.update({r["epoch"]: m}))
+        runs[batches] = result, seen
+    (plain, plain_seen), (rescaled, rescaled_seen) = runs[0], runs[5]
+    assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in rescaled.history]
+    assert plain.history[1] == rescaled.history[1]  # the full-size epoch: validated as it trained
+    assert plain.history[0]["val_loss"] != rescaled.history[0]["val_loss"]
+    small = rescaled_seen[1]
+    x = (train_set.images.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = small.conv1.conv(x).mean(dim=(0, 2, 3))  # the first BatchNorm's input, at 16x16
+    torch.testing.assert_close(small.conv1.bn.running_mean, expected, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(plain_seen[1].conv1.bn.running_mean, expected, rtol=1e-2, atol=1e-2)
+    logits, _ = predict(small, val_set.images, mean, std)
+    assert torch.nn.functional.cross_entropy(logits, val_set.labels).item() == pytest.approx(
+        rescaled.history[0]["val_loss"], abs=1e-5)
+
+
 def test_low_res_off_is_the_plain_loop():
     """low_res_epochs 0 (the default) changes nothing: the same losses to the bit as without the setting."""
     train_set, val_set = _tiny(n_train=40)

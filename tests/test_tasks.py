@@ -16,7 +16,7 @@ from moe.core.teachers import TeacherSettings, obtain_teachers
 from moe.sources.demo import class_attributes, generate_demo_archive
 from moe.sources.fetching import fetch
 
-P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, label_smoothing=0.0, warmup_epochs=0.0, low_res_epochs=0,
+P = TeacherSettings(epochs=1, lr=0.001, batch_size=8, label_smoothing=0.0, warmup_epochs=0.0, low_res_epochs=0, bn_recalibration_batches=2,
                     low_res_scale=0.5, weight_decay=0.0, weight_decay_scope="all", val_fraction=0.25,
                     max_train_per_class=0, seed=0)
 

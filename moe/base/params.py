@@ -84,8 +84,9 @@ SCHEMA: dict[str, Param] = {
     "teacher.low_res_epochs": Param(int, 0, "teachers' first epochs on images scaled down by low_res_scale "
                                     "(as low_res_epochs for the MoE; 0: every epoch at full size)", lambda v: v >= 0, ">= 0"),
     # merge
-    "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate the merged backbone's BatchNorm "
-                                      "statistics", lambda v: v >= 0, ">= 0"),
+    "bn_recalibration_batches": Param(int, 8, "training batches used to re-estimate BatchNorm statistics: the merged "
+                                      "backbone's, and after an epoch on smaller images (low_res_epochs) the "
+                                      "model's at full size before it is validated (0: never)", lambda v: v >= 0, ">= 0"),
     "classifier_from_teachers": Param(bool, True, "start the classifier from the teachers' heads (else random)"),
     "merge.alignment": Param.choice("zip", "match the teachers' channels before averaging their backbones: "
                                     "permute (activation matching, one permutation per layer), zip (correlated channels merged, also within "

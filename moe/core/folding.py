@@ -1,15 +1,19 @@
-"""BatchNorm folded into the layer before it, for inference.
+"""BatchNorm outside training: folded into the layer before it, and its statistics re-estimated.
 
 In eval mode a BatchNorm is a fixed per-channel scale and shift, so it can be merged into the
 weights (and a new bias) of the convolution or linear layer that feeds it: one pass over the
 activations fewer per BatchNorm, the same numbers up to float rounding. The folded model is a copy
 for inference only; the model that trains and is saved keeps its BatchNorms and its keys.
+
+Its running statistics describe the inputs it last trained on; for other inputs (a merged backbone,
+weights trained on smaller images) ``recalibrate_batchnorm`` measures them anew.
 """
 
 from __future__ import annotations
 
 import copy
 
+import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
@@ -50,3 +54,33 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
             for first, second in zip(names, names[1:]):
                 count += _fold_pair(module, first, second)
     return folded, count
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, batches) -> int:
+    """Reset and re-estimate the running statistics of every BatchNorm in ``module`` on ``batches`` (its
+    inputs); returns the images seen. No batches: the statistics are left as they are.
+
+    Only the BatchNorms run in training mode: dropout and gate noise stay off, so the statistics are
+    those of the activations inference sees, and no random number is drawn (a training run that
+    re-estimates a copy's statistics between epochs goes on as if it had not)."""
+    batches = list(batches)
+    if not batches:
+        return 0
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    modes = {m: m.training for m in module.modules()}
+    momenta = [m.momentum for m in norms]
+    module.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all batches
+        m.train()
+    seen = 0
+    for x in batches:
+        module(x)
+        seen += len(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    for m, training in modes.items():
+        m.training = training
+    return seen

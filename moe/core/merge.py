@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
 
 from ..base.data import Split, TaskData, normalize
 from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
 from . import alignment, router, zipping
+from .folding import recalibrate_batchnorm
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
 from .runtime import pick_device, resolve_precision
 
@@ -98,30 +98,6 @@ def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN | None], gate_noise
     return model
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(module: nn.Module, batches) -> int:
-    """Reset and re-estimate the running statistics of every BatchNorm in ``module``; returns images seen.
-    No batches: the statistics are left as they are (the teachers' mean, for the ablation)."""
-    batches = list(batches)
-    if not batches:
-        return 0
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, m.training) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over all batches
-    was_training = module.training
-    module.train()
-    seen = 0
-    for x in batches:
-        module(x)
-        seen += len(x)
-    for m, (momentum, _) in zip(norms, saved):
-        m.momentum = momentum
-    module.train(was_training)
-    return seen
-
-
 def calibration_batches(data: TaskData, seed: int, num_batches: int, batch_size: int, device) -> list[torch.Tensor]:
     """Seeded, normalised training batches for the BatchNorm re-estimation (a batch of one is dropped)."""
     g = torch.Generator().manual_seed(seed)
@@ -165,7 +141,8 @@ class MergeReport:
     random_val_accuracy: float | None = None
     odds_ratio: float | None = None  # the merged model's odds of a right answer over the random start's
     started_random: bool = False  # the check failed: training starts from scratch's random weights
-    seconds: dict = field(default_factory=dict)  # step -> seconds
+    seconds: dict = field(default_factory=dict)  # step -> seconds (the check's in all: random_start_check)
+    check_seconds: dict = field(default_factory=dict)  # the check's random start: its calibration's steps -> seconds
 
 
 def training_subset(data: TaskData, count: int, seed: int) -> Split:

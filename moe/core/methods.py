@@ -94,7 +94,7 @@ def merged_or_random_start(merged: MoEModel, report: MergeReport, spec: TaskSpec
     device = next(merged.parameters()).device
     say("merge: checking it against scratch's random weights, given the same calibration")
     probe = calibrate(random_moe(spec, settings.seed, settings.gate_noise_std).to(device), spec, data, settings,
-                      MergeReport(), step_clock({}, "random start", say))
+                      MergeReport(), step_clock(report.check_seconds, "random start", say))
 
     def val_accuracy(model):
         logits, _ = predict(model, data.val.images, data.mean, data.std)

@@ -32,6 +32,7 @@ class TeacherSettings:
     warmup_epochs: float = field(metadata={"param": "teacher.warmup_epochs"})
     low_res_epochs: int = field(metadata={"param": "teacher.low_res_epochs"})
     low_res_scale: float
+    bn_recalibration_batches: int  # after a small epoch: the batches its full-size statistics are measured on
     weight_decay: float
     weight_decay_scope: str
     val_fraction: float
@@ -110,7 +111,8 @@ def obtain_teachers(spec: TaskSpec, data_root: str | Path, s: TeacherSettings, d
             cfg = TrainConfig(num_epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.epochs,
                               batch_size=s.batch_size, seed=s.seed + i, warmup_epochs=s.warmup_epochs,
                               weight_decay_scope=s.weight_decay_scope, ema_decay=0.0, precision=precision,
-                              low_res_epochs=s.low_res_epochs, low_res_scale=s.low_res_scale)
+                              low_res_epochs=s.low_res_epochs, low_res_scale=s.low_res_scale,
+                              bn_recalibration_batches=s.bn_recalibration_batches)
             to_train -= 1
             fit(model, CrossEntropy(s.label_smoothing), train_set, val_set, cfg, mean, std,
                 progress=progress_for(t.name, to_train), say=say)

@@ -7,6 +7,7 @@ A checkpoint written under different settings is not resumed silently: the calle
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sys
@@ -25,6 +26,7 @@ from ..base.formats import safe_load, save_torch
 from ..base.params import default_of
 from . import distributed
 from .batches import alternating_flips, batch_order, crop_and_flip, crop_flip_draws, downscale, scaled_size
+from .folding import recalibrate_batchnorm
 from .inference import accuracy, predict
 from .runtime import autocast, machine_load, memory_format_for, rng_state, set_rng_state
 from .schedules import lr_factor
@@ -45,6 +47,7 @@ class TrainConfig:
     flips: str = default_of("flips")
     low_res_epochs: int = default_of("low_res_epochs")
     low_res_scale: float = default_of("low_res_scale")
+    bn_recalibration_batches: int = default_of("bn_recalibration_batches")
     precision: str = "fp32"  # resolved already: "bf16" or "fp32"
 
     def fingerprint(self, objective, extra: dict | None = None) -> str:
@@ -126,6 +129,25 @@ class WeightAverage:
             self.model.set_temperature(model.temperature)
 
 
+@torch.no_grad()
+def full_size_statistics(model: nn.Module, images: torch.Tensor, mean, std, cfg: TrainConfig, epoch: int,
+                         layout: torch.memory_format) -> nn.Module:
+    """A copy of ``model`` with its BatchNorm statistics re-estimated on ``cfg.bn_recalibration_batches``
+    seeded batches of full-size training images (uint8, on the model's device).
+
+    After an epoch on smaller images (``low_res_epochs``) the running statistics are the small images',
+    and at full size the weights score up to 16 points below what they are worth (docs/results.md,
+    "Small epochs scored at full size"). Validation scores this copy, and selection keeps it: a small
+    epoch is judged as the model it would be at full size. Training goes on from ``model``, and no
+    global random number is drawn."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed + epoch))
+    order = order[: cfg.bn_recalibration_batches * cfg.batch_size].to(images.device)
+    rescaled = copy.deepcopy(model)
+    recalibrate_batchnorm(rescaled, [normalize(images[i], mean, std).contiguous(memory_format=layout)
+                                     for i in order.split(cfg.batch_size) if len(i) > 1])
+    return rescaled.eval()
+
+
 def _check_finite(epoch: int, terms: dict[str, torch.Tensor], checkpoint: Path | None):
     for name, value in terms.items():
         if not torch.isfinite(value):
@@ -146,7 +168,8 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
     ``checkpoint``: path of the resumable state, written after every epoch and removed at the end.
     ``settings``: anything besides ``cfg`` that must match for a resume (data, model choices).
     ``on_epoch(record, model)``: called after each epoch with the model validation saw (the weight
-    average, if any), and replayed for past epochs on resume (model None).
+    average, if any; after an epoch on smaller images, a copy with full-size statistics:
+    ``full_size_statistics``), and replayed for past epochs on resume (model None).
     The model is left with the best epoch's weights, in the state that epoch ran in.
     ``start_is_candidate``: the model as it starts (a merged model) is validated first and selected,
     as epoch 0, when no epoch beats it: training then never ends below where it started.
@@ -264,19 +287,22 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         if average:
             average.follow(model)
 
-        val_logits, val_gates = predict(evaluated, val_set.images, mean, std, precision=cfg.precision)
+        validated = evaluated  # after a small epoch: its copy with full-size statistics
+        if epoch < cfg.low_res_epochs and cfg.bn_recalibration_batches > 0:
+            validated = full_size_statistics(evaluated, images, mean, std, cfg, epoch, layout)
+        val_logits, val_gates = predict(validated, val_set.images, mean, std, precision=cfg.precision)
         val_acc = 100.0 * accuracy(val_logits, val_set.labels)
         seen = max(sums["seen"], 1)
         record = {"epoch": epoch + 1, "train_loss": sums["loss"] / seen, "train_accuracy": 100.0 * sums["correct"] / seen,
                   "val_loss": F.cross_entropy(val_logits, val_set.labels).item(), "val_accuracy": val_acc, "lr": lr}
         record.update({f"{name}_loss": sums[name] / seen for name in sums if name not in ("loss", "correct", "seen")})
-        if cfg.low_res_epochs:  # the side of the images this epoch trained on (validation: always full size)
+        if cfg.low_res_epochs:  # the side of the images this epoch trained on (validation: at full size)
             record["image_size"] = image_sizes[epoch]
         record.update(objective.epoch_figures())
         record.update(objective.validation_figures(val_gates, val_set.labels, val_logits.shape[1]))
         if val_acc > best_acc:
             best_acc, best_epoch, stale = val_acc, epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in validated.state_dict().items()}
         else:
             stale += 1
         record["best_val_accuracy"] = best_acc
@@ -295,7 +321,7 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
                         **({"average": average.model.state_dict(), "average_updates": average.updates} if average else {})},
                        checkpoint)
         if on_epoch:
-            on_epoch(record, evaluated)
+            on_epoch(record, validated)
         if stale >= cfg.patience:
             stopped_early = True
             say(f"early stop after epoch {epoch + 1}: no better validation accuracy for {cfg.patience} epochs")

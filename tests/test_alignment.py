@@ -8,8 +8,8 @@ from moe.base.data import Split, TaskData
 from moe.base.errors import MoEError
 from moe.base.tasks import parse_task
 from moe.core import alignment
-from moe.core.folding import recalibrate_batchnorm
-from moe.core.merge import (MergeSettings, calibration_batches, merge_and_calibrate, merge_teachers,
+from moe.core.folding import calibration_batches, recalibrate_batchnorm
+from moe.core.merge import (MergeSettings, merge_and_calibrate, merge_teachers,
                             training_subset)
 from moe.core.models import MoEModel, TeacherCNN
 from moe.core.router import CachedFeatures, cache_features, fit_router, owner_targets
@@ -200,7 +200,7 @@ def test_alignment_none_and_a_fresh_router_are_the_plain_merge(task_a):
     torch.manual_seed(5)
     expected = merge_teachers(task_a, teachers, 0.1, True)
     assert recalibrate_batchnorm(expected.feature_extractor,
-                                 calibration_batches(data, 5, 2, 8, torch.device("cpu"))) == report.bn_images == 16
+                                 calibration_batches(data.train.images, data.mean, data.std, 5, 2, 8, torch.device("cpu"))) == report.bn_images == 16
     for key, value in expected.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
     assert report.correlation_after == {} and report.router_loss is None

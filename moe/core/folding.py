@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
+from ..base.data import normalize
 from .models import ConvBlock, DepthwiseSeparable
 
 _FUSE = {(nn.Conv2d, nn.BatchNorm2d): fuse_conv_bn_eval, (nn.Linear, nn.BatchNorm1d): fuse_linear_bn_eval}
@@ -84,3 +85,13 @@ def recalibrate_batchnorm(module: nn.Module, batches) -> int:
     for m, training in modes.items():
         m.training = training
     return seen
+
+
+def calibration_batches(images: torch.Tensor, mean, std, seed: int, num_batches: int, batch_size: int,
+                        device) -> list[torch.Tensor]:
+    """``num_batches`` seeded, normalised batches of ``images`` (uint8) on ``device``, for
+    ``recalibrate_batchnorm``; a batch of one is dropped. The order comes from its own generator: the
+    global random stream is not touched."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[: num_batches * batch_size]
+    return [normalize(images[idx.to(images.device)].to(device), mean, std) for idx in order.split(batch_size)
+            if len(idx) > 1]

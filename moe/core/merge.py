@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..base.data import Split, TaskData, normalize
+from ..base.data import Split, TaskData
 from ..base.errors import MoEError
 from ..base.tasks import TaskSpec
 from . import alignment, router, zipping
-from .folding import recalibrate_batchnorm
+from .folding import calibration_batches, recalibrate_batchnorm
 from .models import BACKBONE_OF_TEACHER, FEATURES, GATE_HIDDEN, MoEModel, TeacherCNN
 from .runtime import pick_device, resolve_precision
 
@@ -96,14 +96,6 @@ def merge_teachers(spec: TaskSpec, teachers: list[TeacherCNN | None], gate_noise
             spec, teachers, target["classifier.weight"], target["classifier.bias"])
     model.load_state_dict(target)
     return model
-
-
-def calibration_batches(data: TaskData, seed: int, num_batches: int, batch_size: int, device) -> list[torch.Tensor]:
-    """Seeded, normalised training batches for the BatchNorm re-estimation (a batch of one is dropped)."""
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(data.train), generator=g)[: num_batches * batch_size]
-    return [normalize(data.train.images[idx].to(device), data.mean, data.std) for idx in order.split(batch_size)
-            if len(idx) > 1]
 
 
 @dataclass(frozen=True)
@@ -206,7 +198,8 @@ def calibrate(model: MoEModel, spec: TaskSpec, data: TaskData, settings: MergeSe
     features where asked. ``report`` is filled in; ``lap(step)`` is called after each step."""
     device = next(model.parameters()).device
     report.bn_images = recalibrate_batchnorm(model.feature_extractor, calibration_batches(
-        data, settings.seed, settings.bn_recalibration_batches, settings.batch_size, device))
+        data.train.images, data.mean, data.std, settings.seed, settings.bn_recalibration_batches, settings.batch_size,
+        device))
     lap("batchnorm")
     fit_router = settings.router_init == "fitted" and settings.router_fit_steps > 0
     if fit_router or settings.classifier_fit_steps > 0:

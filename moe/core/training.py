@@ -26,7 +26,7 @@ from ..base.formats import safe_load, save_torch
 from ..base.params import default_of
 from . import distributed
 from .batches import alternating_flips, batch_order, crop_and_flip, crop_flip_draws, downscale, scaled_size
-from .folding import recalibrate_batchnorm
+from .folding import calibration_batches, recalibrate_batchnorm
 from .inference import accuracy, predict
 from .runtime import autocast, machine_load, memory_format_for, rng_state, set_rng_state
 from .schedules import lr_factor
@@ -140,11 +140,10 @@ def full_size_statistics(model: nn.Module, images: torch.Tensor, mean, std, cfg:
     "Small epochs scored at full size"). Validation scores this copy, and selection keeps it: a small
     epoch is judged as the model it would be at full size. Training goes on from ``model``, and no
     global random number is drawn."""
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-    order = order[: cfg.bn_recalibration_batches * cfg.batch_size].to(images.device)
+    batches = calibration_batches(images, mean, std, cfg.seed + epoch, cfg.bn_recalibration_batches, cfg.batch_size,
+                                  images.device)
     rescaled = copy.deepcopy(model)
-    recalibrate_batchnorm(rescaled, [normalize(images[i], mean, std).contiguous(memory_format=layout)
-                                     for i in order.split(cfg.batch_size) if len(i) > 1])
+    recalibrate_batchnorm(rescaled, [x.contiguous(memory_format=layout) for x in batches])
     return rescaled.eval()
 
 

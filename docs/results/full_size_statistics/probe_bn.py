@@ -11,7 +11,8 @@ from moe.base.data import load_task_split, prepare_task_data
 from moe.base.params import load_params, settings_from
 from moe.base.tasks import load_task
 from moe.core.inference import accuracy, predict
-from moe.core.merge import MergeSettings, recalibrate_batchnorm, calibration_batches
+from moe.core.folding import calibration_batches, recalibrate_batchnorm
+from moe.core.merge import MergeSettings
 from moe.core.methods import initial_model, train_moe
 from moe.core.runtime import pick_device, resolve_precision
 
@@ -36,7 +37,7 @@ def on_epoch(record, m):
            "test": acc(m, test.images, test.labels)}
     for batches in (8, 32):
         c = copy.deepcopy(m)
-        recalibrate_batchnorm(c, calibration_batches(data, 7, batches, 32, device))
+        recalibrate_batchnorm(c, calibration_batches(data.train.images, data.mean, data.std, 7, batches, 32, device))
         c.eval()
         row[f"test_bn{batches}"] = acc(c, test.images, test.labels)
         row[f"val_bn{batches}"] = acc(c, data.val.images, data.val.labels)

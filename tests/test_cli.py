@@ -41,6 +41,24 @@ def test_option_overrides_params_file(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "parameter 'demo.train_per_class' = 2 is out of range (>= 4)" in result.output
 
 
+def test_yes_no_option_overrides_params_file_both_ways(monkeypatch):
+    """A yes/no parameter set in params.yaml can be turned off for one command (--no-NAME), and on."""
+    monkeypatch.chdir(ROOT)
+    text = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output.replace("│", " ").split())
+    assert "--tta-flip --no-tta-flip" in text and "[yes or no; params.yaml: tta_flip]" in text
+    seen = []
+
+    def stop_at_evaluation(spec, checkpoint, data, seed, flip, shift):
+        seen.append(flip)
+        raise KeyboardInterrupt  # the options are parsed; nothing is evaluated
+
+    monkeypatch.setattr("stages.evaluate.evaluate_model", stop_at_evaluation)
+    for args, flip in ((["--no-tta-flip"], False), (["--tta-flip"], True)):
+        seen.clear()
+        CliRunner().invoke(app, ["evaluate", "--task", "A", *args])
+        assert seen == [flip]
+
+
 def test_predict_rows_on_stdout_and_a_bad_file_does_not_stop_the_others(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = load_task(ROOT / "tasks" / "A.yaml")

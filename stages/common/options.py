@@ -44,10 +44,12 @@ def _value_in_force(name: str):
 
 
 def _option(name: str) -> inspect.Parameter:
-    """A keyword parameter whose Typer option is --NAME (dots become dashes), with meaning, range and default."""
+    """A keyword parameter whose Typer option is --NAME (dots become dashes), with meaning, range and default;
+    a yes/no parameter gets --NAME and --no-NAME, so either way overrides params.yaml."""
     p = SCHEMA[name]
-    help_text = escape(f"{p.help} [{p.rule or 'any'}; params.yaml: {name}]")
-    option = typer.Option(None, "--" + name.replace(".", "-").replace("_", "-"), help=help_text,
+    flag = name.replace(".", "-").replace("_", "-")
+    help_text = escape(f"{p.help} [{'yes or no' if p.kind is bool else p.rule or 'any'}; params.yaml: {name}]")
+    option = typer.Option(None, f"--{flag}/--no-{flag}" if p.kind is bool else f"--{flag}", help=help_text,
                           show_default=str(_value_in_force(name)))
     return inspect.Parameter(name.replace(".", "__"), inspect.Parameter.KEYWORD_ONLY, default=option,
                              annotation=Optional[p.kind])

@@ -3,6 +3,8 @@ its console output (the per-epoch lines of pretrain and train, the merge's line,
 
     python scripts/plot_full_run.py docs/results/real_task_a_full_run/console.log \\
         docs/results/real_task_a_full_run/accuracy_vs_minutes.png --goal 78.87
+    python scripts/plot_full_run.py docs/results/task_b_today/dvc_repro.log \\
+        docs/results/task_b_today/accuracy_vs_minutes.png --data "the stand-in: Tiny ImageNet images"
 """
 
 import argparse
@@ -18,6 +20,15 @@ EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE \S+) epoch (?P<epoch>\d+)/\d
                    r"( \(trained on (?P<px>\d+)px images\))?\s+(?P<sec>[\d.]+) s")
 MERGE = re.compile(r"^merged .* in (?P<sec>\d+) s .*validation accuracy before training (?P<val>[\d.]+)%")
 TEST = re.compile(r"^Task \S+: (?P<acc>[\d.]+)% of (?P<n>\d+) test")
+TASK = re.compile(r"^(MoE (?P<moe>\S+) epoch|Task (?P<test>\S+): )")
+
+
+def task_name(log: str) -> str:
+    """The task the console's MoE trained (its epoch lines say, and its test line): titles say which."""
+    for line in log.splitlines():
+        if m := TASK.match(line):
+            return m["moe"] or m["test"]
+    return "?"
 
 
 def read_run(log: str):
@@ -42,8 +53,10 @@ def main():
     parser.add_argument("log", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--goal", type=float, help="a reference accuracy to draw (e.g. the original's published one)")
+    parser.add_argument("--data", default="real images", help="what the images were, for the title")
     args = parser.parse_args()
-    curves, test, minutes = read_run(args.log.read_text())
+    log = args.log.read_text()
+    curves, test, minutes = read_run(log)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     colours = iter(plt.get_cmap("tab10").colors)
     full_size = max((px or 0 for points in curves.values() for _, _, px in points), default=0)
@@ -52,7 +65,7 @@ def main():
         xs, ys, _ = zip(*points)
         colour = next(colours)
         ax.plot(xs, ys, marker="o", ms=3, lw=2 if name == "MoE" else 1.2, color=colour,
-                label=f"{name} (own classes)" if name.startswith("teacher") else "MoE, all 15 classes (from the merge)")
+                label=f"{name} (own classes)" if name.startswith("teacher") else "MoE, all the task's classes (from the merge)")
         small = [(x, y) for x, y, px in points if px and px < full_size]
         if small:  # low_res_epochs: validated at full size after training on smaller images
             ax.scatter(*zip(*small), s=30, facecolors="white", edgecolors=colour, zorder=4)
@@ -68,9 +81,10 @@ def main():
         ax.text(1, args.goal + 0.6, f"original, published: {args.goal}% (its own teachers, 100 epochs, best epoch chosen on test)", color="grey", fontsize=8)
     ax.set_xlabel("minutes of 2 CPU cores since `dvc repro` started (epochs only; stage start-up not counted)")
     ax.set_ylabel("validation accuracy (%)")
-    ax.set_title("Real Task A, one `dvc repro`: teachers trained here, merged, then the MoE")
+    ax.set_title(f"Task {task_name(log)} ({args.data}), one `dvc repro`:\n"
+                 "teachers trained here, merged, then the MoE", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(args.out)
     print(f"written {args.out}")

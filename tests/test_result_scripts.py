@@ -76,6 +76,7 @@ def test_plot_full_run_reads_epochs_on_smaller_images(tmp_path):
     assert [(round(m, 4), v, px) for m, v, px in curves["MoE"]] == [
         (round(91.8 / 60, 4), 58.5, None), (round(121.8 / 60, 4), 44.9, 16), (round(211.8 / 60, 4), 64.9, None)]
     assert test == 70.0 and round(minutes, 4) == round(211.8 / 60, 4)
+    assert _script("plot_full_run").task_name(log) == "A"  # the title's task: from the log, not the script
     log_file = tmp_path / "console.log"
     log_file.write_text(log)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_full_run.py"), str(log_file), str(tmp_path / "run.png"),

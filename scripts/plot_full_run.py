@@ -16,18 +16,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE \S+) epoch (?P<epoch>\d+)/\d+ .* val (?P<val>[\d.]+)%"
+EPOCH = re.compile(r"^(teacher (?P<teacher>\S+)|MoE (?P<task>\S+)) epoch (?P<epoch>\d+)/\d+ .* val (?P<val>[\d.]+)%"
                    r"( \(trained on (?P<px>\d+)px images\))?\s+(?P<sec>[\d.]+) s")
 MERGE = re.compile(r"^merged .* in (?P<sec>\d+) s .*validation accuracy before training (?P<val>[\d.]+)%")
-TEST = re.compile(r"^Task \S+: (?P<acc>[\d.]+)% of (?P<n>\d+) test")
-TASK = re.compile(r"^(MoE (?P<moe>\S+) epoch|Task (?P<test>\S+): )")
+TEST = re.compile(r"^Task (?P<task>\S+): (?P<acc>[\d.]+)% of (?P<n>\d+) test")
 
 
 def task_name(log: str) -> str:
-    """The task the console's MoE trained (its epoch lines say, and its test line): titles say which."""
+    """The task the console's MoE trained (its epoch lines and its test line say): titles say which."""
     for line in log.splitlines():
-        if m := TASK.match(line):
-            return m["moe"] or m["test"]
+        if (m := EPOCH.match(line) or TEST.match(line)) and m["task"]:
+            return m["task"]
     return "?"
 
 

@@ -26,21 +26,27 @@ def bench_command(precision: str = typer.Option("auto", help="auto, bf16 or fp32
     console.print(f"benchmarking ({resolved}); each figure is timed for at least {seconds:g} s ...")
     result = run_bench(resolved, batch_size=batch_size, min_seconds=seconds, say=lambda line: console.print(line, markup=False))
     save_json(result, out)
-    peaks = result["matmul_peaks"]
-    table = Table(title=f"moe bench on {result['device']} ({result['cpu_capability']}, {result['threads']} threads); "
-                        f"matmul peaks: fp32 {peaks['fp32_tflops'] * 1e3:.0f} GFLOP/s, bf16 {peaks['bf16_tflops'] * 1e3:.1f} GFLOP/s")
-    # against an emulated bf16 peak a fraction means nothing: that path is never taken there
-    columns = ["size", "path", "batch", "train img/s", "infer img/s", "GFLOP/s", "of fp32 peak"]
-    columns += ["of bf16 peak"] if result["native_bf16"] else []
-    for col in columns + ["train x", "infer x"]:
-        table.add_column(col, justify="right", no_wrap=col in ("path", "batch", "GFLOP/s"))
-    table.caption = ("batch: training/inference; GFLOP/s: training, a step counted as 3 forward passes; "
-                     "x: fast path over reference (fp32, NCHW, PyTorch's modules)")
-    for r in result["rows"]:
-        cells = [str(r["image_size"]), f"fast {r['precision']}" if r["path"] == "fast" else "reference", f"{r['batch_size']}/{r['infer_batch']}",
-                 f"{r['train_img_s']:.0f}", f"{r['infer_img_s']:.0f}", f"{r['train_gflop_s']:.0f}", f"{r['of_fp32_peak']:.0%}"]
-        cells += [f"{r['of_bf16_peak']:.0%}"] if result["native_bf16"] else []
-        cells += [f"x{r['train_speedup']:.2f}", f"x{r['infer_speedup']:.2f}"] if "train_speedup" in r else ["-", "-"]
-        table.add_row(*cells)
-    console.print(table)
+    console.print(bench_table(result))
     console.print(f"written {out}")
+
+
+def bench_table(result: dict) -> Table:
+    """The results as a table that fits an 80-column terminal: the batch and the peaks are the same
+    for every row, so they go in the title; each row's GFLOP/s is set against its own precision's
+    peak (a bf16 row against an emulated bf16 peak gets none: that path is never taken there)."""
+    peaks, first = result["matmul_peaks"], result["rows"][0]
+    table = Table(title=f"moe bench on {result['device']} ({result['cpu_capability']}, {result['threads']} threads), "
+                        f"batch {first['batch_size']} (inference {first['infer_batch']}); matmul peaks: "
+                        f"fp32 {peaks['fp32_tflops'] * 1e3:.0f}, bf16 {peaks['bf16_tflops'] * 1e3:.1f} GFLOP/s")
+    for col in ["size", "path", "train img/s", "infer img/s", "GFLOP/s", "of peak", "train x", "infer x"]:
+        table.add_column(col, justify="right", no_wrap=col in ("path", "GFLOP/s"))
+    table.caption = ("GFLOP/s: training, a step counted as 3 forward passes; of peak: of the matmul peak in the "
+                     "row's precision; x: fast path over reference (fp32, NCHW, PyTorch's modules)")
+    for r in result["rows"]:
+        share = r["of_bf16_peak"] if r["precision"] == "bf16" else r["of_fp32_peak"]
+        emulated = r["precision"] == "bf16" and not result["native_bf16"]
+        table.add_row(str(r["image_size"]), f"fast {r['precision']}" if r["path"] == "fast" else "reference",
+                      f"{r['train_img_s']:.0f}", f"{r['infer_img_s']:.0f}", f"{r['train_gflop_s']:.0f}",
+                      "-" if emulated else f"{share:.0%}",
+                      *((f"x{r['train_speedup']:.2f}", f"x{r['infer_speedup']:.2f}") if "train_speedup" in r else ("-", "-")))
+    return table

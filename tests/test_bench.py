@@ -27,3 +27,36 @@ def test_bench_rows_pair_the_fast_path_with_the_reference():
         assert row["of_fp32_peak"] == pytest.approx(row["train_gflop_s"] / (result["matmul_peaks"]["fp32_tflops"] * 1e3),
                                                     abs=2e-3)  # both sides rounded
     assert len(lines) == 3  # the peaks, then one line per path
+
+
+def _row(size, path, precision, train, infer, gflop_s, of_fp32, of_bf16, speedups=None):
+    row = {"image_size": size, "path": path, "precision": precision, "batch_size": 32, "infer_batch": 128,
+           "train_img_s": train, "infer_img_s": infer, "train_gflop_s": gflop_s, "of_fp32_peak": of_fp32,
+           "of_bf16_peak": of_bf16}
+    if speedups:
+        row["train_speedup"], row["infer_speedup"] = speedups
+    return row
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_bench_table_fits_80_columns_and_sets_each_row_against_its_own_peak(native_bf16):
+    from rich.console import Console
+
+    from stages.bench import bench_table
+
+    result = {"device": "cpu", "cpu_capability": "AVX512", "threads": 2, "native_bf16": native_bf16,
+              "matmul_peaks": {"fp32_tflops": 0.231, "bf16_tflops": 0.9686 if native_bf16 else 0.0012},
+              "rows": [_row(32, "fast", "bf16", 297.0, 1028.0, 677.0, 2.93, 0.699, (2.26, 3.21)),
+                       _row(32, "reference", "fp32", 131.0, 320.0, 300.0, 1.3, 0.31),
+                       _row(64, "fast", "bf16", 71.0, 199.0, 648.0, 2.8, 0.669, (2.38, 4.52)),
+                       _row(64, "reference", "fp32", 30.0, 44.0, 273.0, 1.18, 0.28)]}
+    console = Console(width=80, record=True, color_system=None)
+    console.print(bench_table(result))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    lines = [line for line in text.splitlines() if line.startswith("│")]  # the body rows
+    assert len(lines) == 4
+    # a bf16 row against the bf16 peak where bf16 is native, and none where it is emulated; fp32 rows against fp32's
+    assert ("70%" in lines[0]) == native_bf16 and (" - " in lines[0]) != native_bf16
+    assert "130%" in lines[1] and "x2.26" in lines[0] and "x4.52" in lines[2]
+    assert "batch 32 (inference 128)" in text

@@ -25,7 +25,7 @@ from moe.core.onnx_teachers import OnnxTeacher, export_teacher, load_onnx_teache
 from moe.core.teachers import _given_teacher
 
 from .pipeline_repo import run
-from .test_own_task import CLASSES, TEACHERS, write_image_folder
+from .test_own_task import TEACHERS, write_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "task_a_teachers"

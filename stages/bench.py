@@ -34,14 +34,14 @@ def bench_table(result: dict) -> Table:
     """The results as a table that fits an 80-column terminal: the batch and the peaks are the same
     for every row, so they go in the title; each row's GFLOP/s is set against its own precision's
     peak (a bf16 row against an emulated bf16 peak gets none: that path is never taken there)."""
-    peaks, first = result["matmul_peaks"], result["rows"][0]
+    peaks, first = result["peaks"], result["rows"][0]
     table = Table(title=f"moe bench on {result['device']} ({result['cpu_capability']}, {result['threads']} threads), "
-                        f"batch {first['batch_size']} (inference {first['infer_batch']}); matmul peaks: "
+                        f"batch {first['batch_size']} (inference {first['infer_batch']}); peaks: "
                         f"fp32 {peaks['fp32_tflops'] * 1e3:.0f}, bf16 {peaks['bf16_tflops'] * 1e3:.1f} GFLOP/s")
     for col in ["size", "path", "train img/s", "infer img/s", "GFLOP/s", "of peak", "train x", "infer x"]:
         table.add_column(col, justify="right", no_wrap=col in ("path", "GFLOP/s"))
-    table.caption = ("GFLOP/s: training, a step counted as 3 forward passes; of peak: of the matmul peak in the "
-                     "row's precision; x: fast path over reference (fp32, NCHW, PyTorch's modules)")
+    table.caption = ("GFLOP/s: training, a step counted as 3 forward passes; of peak: of the row's precision's peak, "
+                     "the faster of a large matmul and a large convolution; x: fast path over reference (fp32, NCHW, PyTorch's modules)")
     for r in result["rows"]:
         share = r["of_bf16_peak"] if r["precision"] == "bf16" else r["of_fp32_peak"]
         emulated = r["precision"] == "bf16" and not result["native_bf16"]

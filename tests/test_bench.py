@@ -24,8 +24,12 @@ def test_bench_rows_pair_the_fast_path_with_the_reference():
         assert fast[f"{kind}_speedup"] == pytest.approx(a / b, abs=slack)
     for row in (fast, ref):  # a training step counted as three forward passes
         assert row["train_gflop_s"] == pytest.approx(row["train_img_s"] * 3 * 0.76, rel=0.02)
-        assert row["of_fp32_peak"] == pytest.approx(row["train_gflop_s"] / (result["matmul_peaks"]["fp32_tflops"] * 1e3),
+        assert row["of_fp32_peak"] == pytest.approx(row["train_gflop_s"] / (result["peaks"]["fp32_tflops"] * 1e3),
                                                     abs=2e-3)  # both sides rounded
+    for name in ("fp32", "bf16"):  # each precision's peak: the faster of its matmul and its convolution
+        ops = result["peak_ops"]
+        assert result["peaks"][f"{name}_tflops"] == pytest.approx(
+            max(ops[f"matmul_{name}_tflops"], ops[f"conv_{name}_tflops"]), abs=1e-4)
     assert len(lines) == 3  # the peaks, then one line per path
 
 
@@ -45,7 +49,7 @@ def test_bench_table_fits_80_columns_and_sets_each_row_against_its_own_peak(nati
     from stages.bench import bench_table
 
     result = {"device": "cpu", "cpu_capability": "AVX512", "threads": 2, "native_bf16": native_bf16,
-              "matmul_peaks": {"fp32_tflops": 0.231, "bf16_tflops": 0.9686 if native_bf16 else 0.0012},
+              "peaks": {"fp32_tflops": 0.231, "bf16_tflops": 0.9686 if native_bf16 else 0.0012},
               "rows": [_row(32, "fast", "bf16", 297.0, 1028.0, 677.0, 2.93, 0.699, (2.26, 3.21)),
                        _row(32, "reference", "fp32", 131.0, 320.0, 300.0, 1.3, 0.31),
                        _row(64, "fast", "bf16", 71.0, 199.0, 648.0, 2.8, 0.669, (2.38, 4.52)),

@@ -8,7 +8,7 @@ from moe.results.analysis import analyse_routing
 from moe.results.evaluation import load_predictions
 from moe.results.plots import heatmap
 
-from .common import TASK_OPTION, Paths, console, heading, stage, task_spec
+from .common import TASK_OPTION, Paths, console, heading, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -47,5 +47,5 @@ def analyze_command(task: str = TASK_OPTION):
                     folder / f"contribution_epoch_{int(epoch.split()[1]):03d}.png", vmax=1.0)
 
     build_folder(paths.analysis, draw_snapshots)
-    console.print(f"routing agreement {summary['routing_agreement']:.1f}%, entropy {summary['routing_entropy']:.2f}, "
-                  f"dead experts: {', '.join(summary['dead_experts']) or 'none'}")
+    say(f"routing agreement {summary['routing_agreement']:.1f}%, entropy {summary['routing_entropy']:.2f}, "
+        f"dead experts: {', '.join(summary['dead_experts']) or 'none'}")

@@ -9,7 +9,7 @@ from moe.base.formats import save_json
 from moe.core.runtime import pick_device, resolve_precision
 from moe.results.bench import TRAIN_BATCH, run_bench
 
-from .common import console, stage
+from .common import console, say, stage
 
 app = typer.Typer(add_completion=False)
 
@@ -23,11 +23,11 @@ def bench_command(precision: str = typer.Option("auto", help="auto, bf16 or fp32
     """Training and inference images/s at 32x32 and 64x64, against a plain fp32 eager reference (NCHW, PyTorch's own
     modules, no folding)."""
     resolved = resolve_precision(precision, pick_device())
-    console.print(f"benchmarking ({resolved}); each figure is timed for at least {seconds:g} s ...")
+    say(f"benchmarking ({resolved}); each figure is timed for at least {seconds:g} s ...")
     result = run_bench(resolved, batch_size=batch_size, min_seconds=seconds, say=lambda line: console.print(line, markup=False, soft_wrap=True))
     save_json(result, out)
     console.print(bench_table(result))
-    console.print(f"written {out}")
+    say(f"written {out}")
 
 
 def bench_table(result: dict) -> Table:

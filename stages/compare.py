@@ -13,7 +13,7 @@ from moe.core.inference import accuracy
 from moe.results.evaluation import accuracy_on, load_predictions
 from moe.results.plots import method_bars
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -40,4 +40,4 @@ def compare_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION, 
     for name, acc in result.items():
         table.add_row(name, f"{acc:.1f}")
     console.print(table)
-    console.print(f"written {paths.baseline_metrics} and {paths.baselines}")
+    say(f"written {paths.baseline_metrics} and {paths.baselines}")

@@ -10,7 +10,7 @@ from moe.base.formats import save_json
 from moe.results.evaluation import confusion_matrix, evaluate_model, save_predictions
 from moe.results.plots import heatmap, learning_curves, per_class_bars, sample_grid
 
-from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, stage, task_spec
+from .common import PARAMS_OPTION, TASK_OPTION, Paths, console, heading, reads, say, stage, task_spec
 
 app = typer.Typer(add_completion=False)
 
@@ -65,6 +65,6 @@ def evaluate_command(task: str = TASK_OPTION, params_file: Path = PARAMS_OPTION,
     for name, acc in report["per_class"].items():
         table.add_row(name, f"{acc:.1f}%")
     console.print(table)
-    console.print(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}{views_said(p)}")
-    console.print(f"written {out / 'metrics.json' if checkpoint else paths.test_metrics} "
-                  f"and plots in {plot_dir}")
+    say(f"evaluated as {result.protocol}, gating temperature {result.temperature:g}{views_said(p)}")
+    say(f"written {out / 'metrics.json' if checkpoint else paths.test_metrics} "
+        f"and plots in {plot_dir}")

@@ -37,7 +37,7 @@ def predict_command(images: List[Path] = typer.Argument(..., help="PNG/JPEG file
     demo = checkpoint is None and data_source(spec.name) == "demo"
     if demo:
         console.print("[yellow]warning:[/] this model was trained on demo data (generated shapes with the task's class "
-                      "names): on real photos its answers mean nothing")
+                      "names): on real photos its answers mean nothing", soft_wrap=True)
     experts = [t.name for t in spec.teachers]
     rows = classify_files(model, images, spec.image_size, mean, std, spec.class_names, experts, top, p["tta_flip"],
                           p["tta_shift"])

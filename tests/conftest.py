@@ -56,13 +56,13 @@ def tiny_demo_built(tmp_path_factory):
             assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
             for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "dvc repro"]):
                 assert run(cmd, repo, env).returncode == 0
-            built.write_text(first.stdout)
+            built.write_text(first.stdout + first.stderr)  # the stages' messages go to stderr
     repo = built.parent / "repo"
     return repo, repo_env(repo), built.read_text()
 
 
 @pytest.fixture()
 def tiny_demo(tiny_demo_built, tmp_path):
-    """(repo, env, stdout of its first dvc repro): a copy of the built tiny demo for this test alone."""
+    """(repo, env, output of its first dvc repro): a copy of the built tiny demo for this test alone."""
     repo, env, first = tiny_demo_built
     return (*copy_repo(repo, env, tmp_path / "repo"), first)

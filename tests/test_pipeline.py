@@ -2,6 +2,7 @@
 and a forced rerun writes byte-identical outputs (same params and seed, same results)."""
 
 import json
+import re
 
 from .pipeline_repo import TINY_DEMO, make_repo, run
 
@@ -9,6 +10,9 @@ from .pipeline_repo import TINY_DEMO, make_repo, run
 def test_dvc_repro_no_op_and_deterministic(tiny_demo):
     repo, env, first = tiny_demo  # after one dvc repro of A and B (tests/conftest.py)
     assert "Running stage 'report@B'" in first
+    # a message longer than the 80 columns of a pipe stays one line (a log is read, and grepped, by the line)
+    said = re.findall(r"^evaluated as this project's: .*, gating temperature ([\d.]+)$", first, re.M)
+    assert len(said) == 2 and all(float(t) > 0 for t in said), first[-3000:]
     for task, classes in (("A", 15), ("B", 12)):
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
         assert 0 <= metrics["accuracy"] <= 100 and set(metrics) == {"accuracy", "images"}

@@ -24,7 +24,7 @@ def bench_command(precision: str = typer.Option("auto", help="auto, bf16 or fp32
     modules, no folding)."""
     resolved = resolve_precision(precision, pick_device())
     say(f"benchmarking ({resolved}); each figure is timed for at least {seconds:g} s ...")
-    result = run_bench(resolved, batch_size=batch_size, min_seconds=seconds, say=lambda line: console.print(line, markup=False, soft_wrap=True))
+    result = run_bench(resolved, batch_size=batch_size, min_seconds=seconds, say=say)
     save_json(result, out)
     console.print(bench_table(result))
     say(f"written {out}")

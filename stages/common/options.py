@@ -86,7 +86,7 @@ def params(path: Path, **overrides) -> dict:
         warnings.simplefilter("always")
         values = load_params(path, overrides)
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}")
+        console.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)  # one line in a log
     return values
 
 

@@ -36,7 +36,7 @@ def test_label_smoothing_by_hand_in_both_objectives():
 
 def test_matrices_scope_decays_conv_and_linear_weights_only():
     model = TeacherCNN(5)
-    groups = parameter_groups(model, 0.5, "matrices")
+    groups = parameter_groups(model, 0.1, 0.5, "matrices")
     everything = {id(p) for p in model.parameters()}
     assert {id(p) for g in groups for p in g["params"]} == everything  # each parameter in exactly one group
     assert sum(len(g["params"]) for g in groups) == len(everything)
@@ -47,7 +47,21 @@ def test_matrices_scope_decays_conv_and_linear_weights_only():
     for name, p in model.named_parameters():
         factor = 1 - 0.1 * 0.5 if p.ndim >= 2 else 1.0
         assert torch.allclose(p, before[name] * factor, atol=1e-7), name
-    assert len(parameter_groups(model, 0.5, "all")) == 1
+    assert len(parameter_groups(model, 0.1, 0.5, "all")) == 1
+
+
+@pytest.mark.parametrize("scope", ["all", "matrices"])
+def test_vector_lr_scale_moves_batchnorm_parameters_and_biases_that_many_times_further(scope):
+    model = TeacherCNN(5)
+    groups = parameter_groups(model, 0.01, 0.0, scope, vector_lr_scale=10.0)
+    assert [g["lr"] for g in groups] == [0.01, pytest.approx(0.1)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)  # AdamW's first step is lr * g / (|g| + eps): lr itself for g = 1
+    torch.optim.AdamW(groups, lr=123.0).step()  # each group's own rate, not the default
+    for name, p in model.named_parameters():
+        moved = (before[name] - p.detach()).abs().max().item()
+        assert moved == pytest.approx(0.1 if p.ndim < 2 else 0.01, rel=1e-5), name
 
 
 def test_weight_average_by_hand_and_its_ramp():

@@ -125,6 +125,8 @@ SCHEMA: dict[str, Param] = {
     "weight_decay_scope": Param.choice("all", "which weights decay (teachers and MoE): all (the original) or matrices "
                                        "(conv and linear weights; BatchNorm parameters and biases are left alone)",
                                        DECAY_SCOPES),
+    "vector_lr_scale": Param(float, 1.0, "the MoE's BatchNorm parameters and biases (tensors of one dimension) learn "
+                             "at this multiple of lr (1: the original's one rate; airbench raises it)", _pos, "> 0"),
     "label_smoothing": Param(float, 0.0, "label smoothing of the MoE's task loss (0: the original's cross-entropy)",
                              lambda v: 0 <= v < 1, "0 <= value < 1"),
     "ema_decay": Param(float, 0.0, "keep an exponential moving average of the weights with this decay per step and "
@@ -190,7 +192,7 @@ SCHEMA: dict[str, Param] = {
 # (tests/test_dvc_yaml.py checks this is what the variant stage reads, less the data split's keys)
 VARIANT_KEYS = {"method", "kd_weight", "kd_temperature", "kd_teacher_runtime", "kd_targets", "bn_recalibration_batches", "classifier_from_teachers",
                 "gate_noise_std", "num_epochs", "lr", "warmup_epochs", "weight_decay", "weight_decay_scope",
-                "label_smoothing", "ema_decay", "flips", "low_res_epochs", "low_res_scale", "tta_flip", "tta_shift", "patience",
+                "vector_lr_scale", "label_smoothing", "ema_decay", "flips", "low_res_epochs", "low_res_scale", "tta_flip", "tta_shift", "patience",
                 "batch_size", "seed",
                 "diversity_weight", "balance_weight", "initial_temperature", "final_temperature", "precision",
                 *(k for k in SCHEMA if k.startswith("merge."))}

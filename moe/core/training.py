@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = default_of("seed")
     warmup_epochs: float = default_of("warmup_epochs")
     weight_decay_scope: str = default_of("weight_decay_scope")
+    vector_lr_scale: float = default_of("vector_lr_scale")
     ema_decay: float = default_of("ema_decay")
     flips: str = default_of("flips")
     low_res_epochs: int = default_of("low_res_epochs")
@@ -89,15 +90,19 @@ def _interned(record: dict) -> dict:
     return {sys.intern(k): v for k, v in record.items()}
 
 
-def parameter_groups(model: nn.Module, weight_decay: float, scope: str) -> list[dict]:
-    """AdamW's groups. ``matrices``: only conv and linear weights decay; pulling a BatchNorm's scale or
-    a bias towards zero regularises nothing (the next BatchNorm undoes the scale) and only shrinks
-    what the layer can express."""
+def parameter_groups(model: nn.Module, lr: float, weight_decay: float, scope: str,
+                     vector_lr_scale: float = 1.0) -> list[dict]:
+    """AdamW's groups: matrices (conv and linear weights), then vectors (BatchNorm parameters and
+    biases). Scope ``matrices``: only the matrices decay; pulling a BatchNorm's scale or a bias towards
+    zero regularises nothing (the next BatchNorm undoes the scale) and only shrinks what the layer can
+    express. ``vector_lr_scale``: the vectors' rate as a multiple of ``lr``; a vector has few entries
+    and AdamW's step is per entry, so the scales and shifts move slowly at a rate sized for matrices."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if scope == "all":
-        return [{"params": params, "weight_decay": weight_decay}]
-    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    if scope == "all" and vector_lr_scale == 1.0:
+        return [{"params": params, "weight_decay": weight_decay, "lr": lr}]
+    vector_decay = weight_decay if scope == "all" else 0.0
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay, "lr": lr},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": vector_decay, "lr": lr * vector_lr_scale}]
 
 
 class WeightAverage:
@@ -186,7 +191,8 @@ def fit(model: nn.Module, objective, train_set: Split, val_set: Split, cfg: Trai
         progress, on_epoch, say = None, None, (lambda s: None)
     # the uint8 training images live on the device (7,500 32x32 images are 23 MB); crops run there
     images, labels = train_set.images.to(device), train_set.labels.to(device)
-    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay, cfg.weight_decay_scope), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.lr, cfg.weight_decay, cfg.weight_decay_scope,
+                                                   cfg.vector_lr_scale), lr=cfg.lr)
     average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     evaluated = average.model if average else model  # what validation sees and selection keeps
     steps_per_epoch = len(batch_order(len(train_set), cfg.batch_size, None, distributed.world_size()))

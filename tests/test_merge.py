@@ -150,7 +150,7 @@ def test_a_merge_no_better_than_a_random_start_starts_as_scratch(task_a):
     # from there, moe trains exactly as scratch does
     p = {"num_epochs": 1, "lr": 0.01, "batch_size": 15, "patience": 5, "seed": 3, "val_fraction": 0.1,
          "max_train_per_class": 0, "gate_noise_std": 0.1, "warmup_epochs": 0.0, "weight_decay": 0.0,
-         "weight_decay_scope": "all", "label_smoothing": 0.0, "ema_decay": 0.0, "flips": "random", "low_res_epochs": 0,
+         "weight_decay_scope": "all", "vector_lr_scale": 1.0, "label_smoothing": 0.0, "ema_decay": 0.0, "flips": "random", "low_res_epochs": 0,
          "low_res_scale": 0.5, "bn_recalibration_batches": 8,
          "diversity_weight": 0.1, "balance_weight": 0.5, "initial_temperature": 2.0, "final_temperature": 0.5}
     runs = [train_moe(method, p, task_a, model, data, [], "fp32").history

@@ -230,7 +230,7 @@ def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs, 
     changes = dict(w.split("=", 1) for w in words[1::2])
     p = load_params(ROOT / "params.yaml", {k: yaml.safe_load(v) for k, v in changes.items()})  # as `dvc exp run -S` reads them
     assert p["ema_decay"] == 0.998 and p["tta_flip"] is True and p["weight_decay_scope"] == "matrices"
-    assert p["tta_shift"] == 1
+    assert p["tta_shift"] == 1 and p["vector_lr_scale"] == 10
     assert p["num_epochs"] == moe_epochs and p["teacher.epochs"] == 12 and p["teacher.label_smoothing"] == 0.1
     assert p["low_res_epochs"] == low_res and p["teacher.low_res_epochs"] == teacher_low_res
 

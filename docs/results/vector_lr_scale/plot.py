@@ -8,8 +8,8 @@ the start, native kernels and the AVX2 kernels forced; dashed, the original's be
 epochs; a ring where a run first reaches one.
 """
 
+import importlib.util
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).parent
-ORIGINAL_EPOCH = re.compile(r"^\[\s*(?P<sec>[\d.]+)s\] E(?P<epoch>\d+) .*Test:(?P<test>[\d.]+)%")
+_SAME_SESSION = importlib.util.spec_from_file_location("same_session_plot", HERE.parent / "side_by_side/same_session/plot.py")
+same_session = importlib.util.module_from_spec(_SAME_SESSION)
+_SAME_SESSION.loader.exec_module(same_session)  # its parser of the original's timestamped console
 PAIRS = [("native.jsonl", "s100"), ("native.jsonl", "s101"), ("session_2026-12-06.jsonl", "s102")]
 SIDE_BY_SIDE = [  # title, the original's console, this project's tag in session_2026-12-06.jsonl
     ("native kernels: the original fp32, this project bf16", "original_10_native.log", "x10_s100"),
@@ -29,11 +31,6 @@ SIDE_BY_SIDE = [  # title, the original's console, this project's tag in session
 def runs(name: str) -> dict[str, dict]:
     path = HERE / name
     return {r["tag"]: r["rec"] for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
-
-
-def original_curve(log: Path) -> list[tuple[float, float]]:
-    return [(float(m["sec"]), float(m["test"])) for line in log.read_text().splitlines()
-            if (m := ORIGINAL_EPOCH.match(line))] if log.exists() else []
 
 
 def main():
@@ -53,7 +50,7 @@ def main():
     ax.legend(fontsize=8, loc="lower right", ncol=2)
     session = runs("session_2026-12-06.jsonl")
     for ax, (title, log, tag) in zip(axes[1:], SIDE_BY_SIDE):
-        original = original_curve(HERE / log)
+        original = same_session.original_curve(HERE / log) if (HERE / log).exists() else []
         if original:
             ax.plot(*zip(*original), color="0.35", marker="s", ms=3, lw=1.4, label="the original's loop")
         goals = {n: max(t for _, t in original[:n]) for n in (5, 10) if len(original) >= n}

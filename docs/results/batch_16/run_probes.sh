@@ -1,5 +1,5 @@
 #!/bin/bash
-# Batch 16 against 32 (docs/results.md, "Batch 16 for the first epochs: a lead"): from the root of a
+# Batch 16 against 32 (docs/results.md, "Batch 16: ahead over 4 epochs, level over 16"): from the root of a
 # scratch clone with real Task A fetched (source: archive), the side-by-side screen for 4 epochs.
 R=runs.jsonl
 S=docs/results/vector_lr_scale/screen.sh

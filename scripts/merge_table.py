@@ -48,6 +48,9 @@ def main():
     parser.add_argument("--alignments", default="none,permute,zip", help="merge: the alignments to try")
     parser.add_argument("--fitted-only", action="store_true", help="merge: only with the router and classifier fitted")
     parser.add_argument("--set", action="append", default=[], help="NAME=JSON, a parameter changed for every run")
+    parser.add_argument("--epoch-views", choices=["all", "plain"], default="all",
+                        help="train: the test figures after each epoch with every view, or the plain image only "
+                             "(a sixth of the passes; the selected model always gets every view)")
     parser.add_argument("--stop-after", type=int, default=0,
                         help="train: stop each run after this many epochs of its --epochs schedule (0: run it all)")
     args = parser.parse_args()
@@ -61,22 +64,24 @@ def main():
     device = pick_device()
 
     @torch.no_grad()
-    def figures(model):
+    def figures(model, all_views=True):
         """Test figures plain, with the mirror image and with the schedules' six views (``views(x, True, 1)``:
         the image, its mirror image, then each moved), from one pass over the six views, averaged as
-        ``predict`` averages them."""
+        ``predict`` averages them; with ``all_views`` False, the plain image's only."""
         folded, _ = fold_batchnorm(model)
         plain, mirrored, six_views, gates = [], [], [], []
         for x in eval_batches(folded, test.images, data.mean, data.std):
-            outputs = [folded(v) for v in views(x, flip=True, shift=1)]
+            outputs = [folded(v) for v in (views(x, flip=True, shift=1) if all_views else [x])]
             plain.append(outputs[0][0])
             gates.append(outputs[0][1])
-            mirrored.append((outputs[0][0] + outputs[1][0]) / 2)
-            six_views.append(sum(o[0] for o in outputs) / len(outputs))
-        return {"test": round(100 * accuracy(torch.cat(plain), test.labels), 2),
-                "test_flip": round(100 * accuracy(torch.cat(mirrored), test.labels), 2),
-                "test_flip_shift": round(100 * accuracy(torch.cat(six_views), test.labels), 2),
-                "routing": routing_summary(spec, torch.cat(gates), test.labels)["routing_agreement"]}
+            if all_views:
+                mirrored.append((outputs[0][0] + outputs[1][0]) / 2)
+                six_views.append(sum(o[0] for o in outputs) / len(outputs))
+        result = {"test": round(100 * accuracy(torch.cat(plain), test.labels), 2)}
+        if all_views:
+            result["test_flip"] = round(100 * accuracy(torch.cat(mirrored), test.labels), 2)
+            result["test_flip_shift"] = round(100 * accuracy(torch.cat(six_views), test.labels), 2)
+        return {**result, "routing": routing_summary(spec, torch.cat(gates), test.labels)["routing_agreement"]}
 
     def emit(record):
         print(json.dumps({**record, "load": open("/proc/loadavg").read().split()[:3]}), flush=True)
@@ -104,7 +109,7 @@ def main():
             nonlocal aside
             elapsed = time.perf_counter() - started - aside
             taken = time.perf_counter()
-            result = {**figures(m), "seconds": round(elapsed, 1)}  # merge and training until now, figures aside
+            result = {**figures(m, args.epoch_views == "all"), "seconds": round(elapsed, 1)}  # merge and training until now, figures aside
             aside += time.perf_counter() - taken
             return result
 

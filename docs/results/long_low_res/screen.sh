@@ -3,10 +3,11 @@
 # one warmup epoch, label smoothing 0.1, ema 0.998, decay on matrices, vector_lr_scale 10) on the given
 # teachers, with K of its first epochs on half-size crops; test figures after every epoch. From the root
 # of a scratch clone with real Task A fetched (source: archive, `moe fetch --task A`):
-#   bash docs/results/long_low_res/screen.sh RECORDS TAG K [VAR=value ...] -- [--set NAME=JSON ...]
-# e.g. screen.sh runs.jsonl k12_s101 12 -- --set seed=101
-# The k12 run of moe_32_epochs_bf16.jsonl scored each epoch on the plain test image only, a sixth of the
-# passes (plain_figures.patch on scripts/merge_table.py; the selected model still gets every view).
+#   bash docs/results/long_low_res/screen.sh RECORDS TAG K [VAR=value ...] -- [merge_table options ...]
+# e.g. screen.sh runs.jsonl k8_s100 8 -- --set seed=100
+#      screen.sh runs.jsonl k12_s100_plain 12 -- --epoch-views plain --set seed=100
+# (the runs of moe_32_epochs_bf16.jsonl; `--epoch-views plain` scores each epoch on the plain test image
+# only, a sixth of the passes, and the selected model on every view)
 # Appends {"tag": TAG, "rec": <merge_table's record>} to RECORDS, the load at start and end to RECORDS.uptime.
 records=$1; tag=$2; small=$3; shift 3
 envs=(); while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift

@@ -82,3 +82,34 @@ def test_plot_full_run_reads_epochs_on_smaller_images(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_full_run.py"), str(log_file), str(tmp_path / "run.png"),
                     "--goal", "78.87"], check=True, capture_output=True)
     assert (tmp_path / "run.png").stat().st_size > 10_000
+
+
+def test_plot_full_run_draws_a_baseline_run_beneath(tmp_path):
+    """--baseline: a second console's curves and test star join the figure, named as --names says."""
+    def console(test):
+        return "\n".join([
+            "merged 3 teachers into models/A/merged.pth in 90 s (alignment 10 s); validation accuracy before training "
+            "58.5%, routing agreement 86.1%",
+            "MoE A epoch 1/1  loss 1.278 (task 1.220)  train 65.7%  val 64.9%  90.0 s  left 0:00",
+            f"Task A: {test}% of 1500 test images right"])
+    (tmp_path / "new.log").write_text(console("71.00"))
+    (tmp_path / "old.log").write_text(console("69.50"))
+    module = _script("plot_full_run")
+    import matplotlib.pyplot as plt
+    saved = {}
+    real_savefig = plt.Figure.savefig
+    def keep_legend(fig, *args, **kwargs):
+        saved["labels"] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        return real_savefig(fig, *args, **kwargs)
+    plt.Figure.savefig = keep_legend
+    argv = sys.argv
+    try:
+        sys.argv = ["plot_full_run.py", str(tmp_path / "new.log"), str(tmp_path / "cmp.png"),
+                    "--baseline", str(tmp_path / "old.log"), "--names", "12 small", "8 small"]
+        module.main()
+    finally:
+        plt.Figure.savefig, sys.argv = real_savefig, argv
+    assert "12 small: MoE on the test set: 71.00%" in saved["labels"]
+    assert "8 small on the test set: 69.50%" in saved["labels"]
+    assert any(label.startswith("8 small: all curves, 3 min of epochs") for label in saved["labels"])
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000

@@ -214,7 +214,7 @@ def test_distillation_teachers_run_folded_with_the_same_logits():
 
 
 @pytest.mark.parametrize("name, moe_epochs, low_res, teacher_low_res",
-                         [("real_data.args", 16, 0, 0), ("real_data_long.args", 32, 8, 4)])
+                         [("real_data.args", 16, 0, 0), ("real_data_long.args", 32, 12, 6)])
 def test_the_shipped_real_data_schedules_are_valid_parameters(name, moe_epochs, low_res, teacher_low_res):
     import shlex
 

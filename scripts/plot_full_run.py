@@ -5,7 +5,7 @@ its console output (the per-epoch lines of pretrain and train, the merge's line,
         docs/results/real_task_a_full_run/accuracy_vs_minutes.png --goal 78.87
     python scripts/plot_full_run.py docs/results/task_b_today/dvc_repro.log \\
         docs/results/task_b_today/accuracy_vs_minutes.png --data "the stand-in: Tiny ImageNet images"
-    python scripts/plot_full_run.py new/console.log new/vs_old.png --baseline old/console.log \
+    python scripts/plot_full_run.py new/console.log new/vs_old.png --baseline old/console.log \\
         --names "12 small epochs" "8 small epochs"    # a second run in grey, to compare minutes
 """
 
@@ -59,6 +59,9 @@ def main():
     parser.add_argument("--names", nargs=2, metavar=("RUN", "BASELINE"), default=("this run", "baseline"),
                         help="with --baseline: what to call the two runs in the legend")
     args = parser.parse_args()
+    for console in filter(None, [args.log, args.baseline]):
+        if not console.is_file():
+            parser.error(f"{console}: no such console log")
     log = args.log.read_text()
     curves, test, minutes = read_run(log)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)

@@ -113,3 +113,11 @@ def test_plot_full_run_draws_a_baseline_run_beneath(tmp_path):
     assert "8 small on the test set: 69.50%" in saved["labels"]
     assert any(label.startswith("8 small: all curves, 3 min of epochs") for label in saved["labels"])
     assert (tmp_path / "cmp.png").stat().st_size > 10_000
+
+
+def test_plot_full_run_names_a_missing_console_and_writes_nothing(tmp_path):
+    (tmp_path / "new.log").write_text("Task A: 71.00% of 1500 test images right\n")
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_full_run.py"), str(tmp_path / "new.log"),
+                          str(tmp_path / "cmp.png"), "--baseline", str(tmp_path / "old.log")], capture_output=True, text=True)
+    assert run.returncode == 2 and f"{tmp_path / 'old.log'}: no such console log" in run.stderr
+    assert not (tmp_path / "cmp.png").exists()

@@ -1,7 +1,8 @@
 #!/bin/bash
-# The long schedule with more small epochs, whole pipeline, AVX2 kernels forced; in /work/scratch/full
-cd /work/scratch/full && . /work/main/.venv/bin/activate
-LOG=${LOG:-/work/scratch/full_console.log}
+# One whole run of the long schedule, AVX2 kernels forced, from the root of a scratch clone whose params.yaml
+# lists only task A with `source: archive` (the shared archive's real Task A), its venv active:
+#   LOG=console.log EXTRA="-S low_res_epochs=12 -S teacher.low_res_epochs=6" bash full_run.sh
+LOG=${LOG:-console.log}
 ARGS="-S seed=100 $(grep -v '^#' schedules/real_data_long.args | tr '\n' ' ') $EXTRA"
 echo "# ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 /usr/bin/time -v dvc exp run --force $ARGS  (stdout and stderr; uptime at start and end)" > $LOG
 echo "start $(date +%T) $(uptime)" >> $LOG

@@ -1,17 +1,27 @@
-"""Seconds of teacher epochs (small/full), merge, MoE epochs (small/full) from a console log."""
-import re, sys
+"""Minutes of teacher and MoE epochs (on smaller and on full-size images) and the merge's seconds, from
+whole-run consoles; the lines are parsed by scripts/plot_full_run.py, the same as its plot.
+
+    python docs/results/long_low_res/whole_run_avx2/stage_times.py docs/results/long_low_res/whole_run_avx2/*/console.log
+"""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("plot_full_run", Path(__file__).parents[4] / "scripts" / "plot_full_run.py")
+plot_full_run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plot_full_run)
+
 for path in sys.argv[1:]:
-    t = {"teacher_small": [], "teacher_full": [], "moe_small": [], "moe_full": []}
-    merge = None
-    for line in open(path):
-        m = re.match(r"^(teacher \S+|MoE \S+) epoch (\d+)/\d+ .* val ([\d.]+)%( \(trained on (\d+)px images\))?\s+([\d.]+) s", line)
-        if m:
-            kind = "teacher" if m[1].startswith("teacher") else "moe"
-            size = "small" if m[5] == "16" else "full"
-            t[f"{kind}_{size}"].append(float(m[6]))
-        elif line.startswith("merged "):
-            merge = int(re.search(r" in (\d+) s", line)[1])
+    epochs = [m for line in open(path) if (m := plot_full_run.EPOCH.match(line))]
+    full_size = max(int(m["px"] or 0) for m in epochs)
     print(path)
-    for k, v in t.items():
-        if v: print(f"  {k}: {len(v)} epochs, {sum(v)/60:.1f} min, {min(v):.1f}-{max(v):.1f} s")
-    print(f"  merge {merge} s; epochs+merge {(sum(sum(v) for v in t.values()) + merge)/60:.1f} min")
+    for kind in ("teacher", "MoE"):
+        for small in (True, False):
+            secs = [float(m["sec"]) for m in epochs if bool(m["teacher"]) == (kind == "teacher")
+                    and bool(m["px"] and int(m["px"]) < full_size) == small]
+            if secs:
+                print(f"  {kind} epochs on {'smaller' if small else 'full-size'} images: {len(secs)}, "
+                      f"{sum(secs) / 60:.1f} min, {min(secs):.1f}-{max(secs):.1f} s each")
+    merge = [int(re.search(r" in (\d+) s", line)[1]) for line in open(path) if plot_full_run.MERGE.match(line)]
+    print(f"  merge {merge[0]} s")

@@ -115,9 +115,11 @@ def main():
         record["cache_seconds"] = round(time.perf_counter() - started - aside - record["merged"]["seconds"], 1)
         for prm in model.feature_extractor[:FROZEN].parameters():
             prm.requires_grad_(False)
-        opt = torch.optim.AdamW(parameter_groups(model, args.lr, p["weight_decay"], "matrices", 10.0))
+        opt = torch.optim.AdamW(parameter_groups(model, args.lr, p["weight_decay"], p["weight_decay_scope"],
+                                                 p["vector_lr_scale"]))
         g = torch.Generator().manual_seed(args.seed)
-        n, steps_per_epoch = len(data.train), len(data.train) // 32
+        batch = p["batch_size"]
+        n, steps_per_epoch = len(data.train), len(data.train) // batch
         total, step = args.cached_epochs * steps_per_epoch, 0
         base_lrs = [grp["lr"] for grp in opt.param_groups]
         for epoch in range(args.cached_epochs):
@@ -125,14 +127,15 @@ def main():
             model.feature_extractor[:FROZEN].eval()
             order = torch.randperm(n, generator=g)
             for b in range(steps_per_epoch):
-                idx = order[b * 32:(b + 1) * 32]
+                idx = order[b * batch:(b + 1) * batch]
                 view = (torch.rand(len(idx), generator=g) < 0.5).long() * (args.views - 1)
                 x = move(feats[view, idx], g)
                 # linear warmup over the first epoch's steps, then a linear decay to a tenth
                 scale = min(1.0, (step + 1) / steps_per_epoch) * (1 - 0.9 * step / total)
                 for grp, lr0 in zip(opt.param_groups, base_lrs):
                     grp["lr"] = lr0 * scale
-                loss = F.cross_entropy(cached_step_forward(model, x), data.train.labels[idx], label_smoothing=0.1)
+                loss = F.cross_entropy(cached_step_forward(model, x), data.train.labels[idx],
+                                       label_smoothing=p["label_smoothing"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -26,23 +26,25 @@ ORIGINAL = 78.87  # the original project's published Task A figure (its own teac
 WALL = re.compile(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)")  # /usr/bin/time -v's line
 
 
-def wall_minutes(log: str) -> float:
+def wall_minutes(log: str, console: str) -> float:
     """The whole `dvc exp run`'s wall time, stage start-up and test included, from full_run.sh's console."""
     m = WALL.search(log)
     if not m:
-        sys.exit("a console without /usr/bin/time -v's wall-clock line: was it written by full_run.sh?")
+        sys.exit(f"{console}: no /usr/bin/time -v wall-clock line (full_run.sh writes one)")
     return int(m[1] or 0) * 60 + int(m[2]) + float(m[3]) / 60
 
 
 def main(out: Path, runs: list[str]):
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     tests = []
+    if bad := [r for r in runs if "=" not in r]:
+        sys.exit(f"{bad[0]}: expected SEED=CONSOLE_LOG")
     for (seed, console), colour in zip((r.split("=", 1) for r in runs), plt.get_cmap("tab10").colors):
         if not Path(console).is_file():
             sys.exit(f"{console}: no such console log")
         log = Path(console).read_text()
         curves, test, minutes = plot_full_run.read_run(log)
-        wall = wall_minutes(log)
+        wall = wall_minutes(log, console)
         for name, points in curves.items():
             xs, ys, _ = zip(*points)
             moe = name == "MoE"
